@@ -1,0 +1,156 @@
+//! Shared pieces of the benchmarks: corpus generation, a server process, measurements.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The project root (benches run with the package root as working directory).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared`, where the corpus generator and the tantivy baseline live.
+pub fn shared() -> PathBuf {
+    root().join("..").join("shared")
+}
+
+/// Value of `--name VALUE` on the command line, or the default.
+pub fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == &format!("--{name}"))
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Generates (once) a corpus with `gen-logs.py` and returns its path.
+pub fn corpus(events: u64, seed: u64, start: &str, rate: &str) -> PathBuf {
+    let dir = root().join("target").join("bench-data");
+    std::fs::create_dir_all(&dir).expect("create target/bench-data");
+    let path = dir.join(format!("corpus-{events}-{seed}-{start}-{rate}.ndjson").replace(':', ""));
+    if path.exists() {
+        return path;
+    }
+    let gen = shared().join("tools").join("gen-logs.py");
+    assert!(gen.exists(), "corpus generator not found at {}", gen.display());
+    eprintln!("generating {events} events into {}", path.display());
+    let out = std::fs::File::create(&path).expect("create corpus");
+    let status = Command::new("python3")
+        .arg(&gen)
+        .args(["--events", &events.to_string(), "--seed", &seed.to_string(), "--start", start, "--rate", rate])
+        .stdout(out)
+        .status()
+        .expect("run gen-logs.py");
+    assert!(status.success(), "gen-logs.py failed");
+    path
+}
+
+/// A release server on a fresh data directory.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path, config: &str) -> Server {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("create bench dir");
+        let config_path = dir.join("sawmill.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        Server::spawn(dir, &config_path)
+    }
+
+    /// Starts on an existing data directory (keeps its data).
+    pub fn spawn(dir: &Path, config_path: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sawmill"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(config_path)
+            .env("SAWMILL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("server exited").expect("read stdout");
+            if let Some(u) = line.strip_prefix("sawmill listening on ") {
+                break u.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let http = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while http
+            .get(format!("{url}/readyz"))
+            .send()
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "server not ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Peak resident memory of the server so far, in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `p`-th percentile (0..=100) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Builds `../shared/tools/tantivy-baseline` into target/ and runs it on `corpus`.
+pub fn tantivy_baseline(corpus: &Path, threads: usize) -> Option<String> {
+    let manifest = shared().join("tools").join("tantivy-baseline").join("Cargo.toml");
+    if !manifest.exists() {
+        eprintln!("tantivy baseline not found at {}", manifest.display());
+        return None;
+    }
+    let target = root().join("target").join("tantivy-baseline");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .status()
+        .ok()?;
+    if !status.success() {
+        eprintln!("building the tantivy baseline failed");
+        return None;
+    }
+    let out = Command::new(target.join("release").join("tantivy-baseline"))
+        .arg(corpus)
+        .arg(threads.to_string())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

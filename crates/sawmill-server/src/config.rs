@@ -1,0 +1,261 @@
+//! Server configuration: the TOML file, its defaults and validation.
+//!
+//! With no file every setting has its default (the embedded default: data in
+//! `./sawmill-data`, listening on `127.0.0.1:7480`). Unknown keys are errors that name the key.
+//! Command-line flags and `SAWMILL_*` environment variables override the file.
+
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Where the WAL, the index and the server's state live.
+    pub data_dir: PathBuf,
+    pub index: IndexConfig,
+    pub ingest: IngestConfig,
+    pub search: SearchConfig,
+    pub wal: WalConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7480)),
+            data_dir: PathBuf::from("./sawmill-data"),
+            index: IndexConfig::default(),
+            ingest: IngestConfig::default(),
+            search: SearchConfig::default(),
+            wal: WalConfig::default(),
+        }
+    }
+}
+
+/// `[index]`: the hot search index.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// How soon an acknowledged event becomes searchable.
+    #[serde(deserialize_with = "duration")]
+    pub refresh_interval: Duration,
+    /// Day partitions older than this are deleted; older events are archived only.
+    #[serde(deserialize_with = "duration")]
+    pub hot_retention: Duration,
+    /// Indexing threads per day partition being written.
+    pub writer_threads: usize,
+    /// Indexing memory per day partition being written, in MiB.
+    pub writer_memory_mib: usize,
+    /// Day partitions written at the same time at most (late or backfilled events).
+    pub max_open_writers: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            refresh_interval: Duration::from_secs(1),
+            hot_retention: Duration::from_secs(7 * 86_400),
+            writer_threads: 2,
+            writer_memory_mib: 256,
+            max_open_writers: 3,
+        }
+    }
+}
+
+/// `[ingest]`: limits of the ingest API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest request body accepted, as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// Largest body after decompression.
+    pub max_decompressed_bytes: usize,
+    /// Largest single line (event).
+    pub max_line_bytes: usize,
+    /// Most fields (leaf values) in one event.
+    pub max_fields: usize,
+    /// Deepest nesting of objects and arrays in one event.
+    pub max_depth: usize,
+    /// Memory held by request bodies being processed; beyond it ingest answers 503.
+    pub max_inflight_bytes: usize,
+    /// Events acknowledged but not yet searchable; beyond it ingest answers 503.
+    pub max_index_lag_events: u64,
+    /// Longest time a client may take to send its body.
+    #[serde(deserialize_with = "duration")]
+    pub body_timeout: Duration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            max_line_bytes: 1 << 20,
+            max_fields: 1000,
+            max_depth: 32,
+            max_inflight_bytes: 512 << 20,
+            max_index_lag_events: 5_000_000,
+            body_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[search]`: limits of the search API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Searches running at once; more wait up to `queue_timeout`, then get 503.
+    pub max_concurrent: usize,
+    #[serde(deserialize_with = "duration")]
+    pub queue_timeout: Duration,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            max_concurrent: 8,
+            queue_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[wal]`: the write-ahead log.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalConfig {
+    /// Size at which a WAL segment is closed and a new one started.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A configuration error that says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML config file. Relative `data_dir` is relative to the working directory.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// Checks settings that are valid TOML but impossible.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.index.refresh_interval < Duration::from_millis(50) {
+            return invalid("index.refresh_interval must be at least 50ms");
+        }
+        if self.index.hot_retention < Duration::from_secs(3600) {
+            return invalid("index.hot_retention must be at least 1h");
+        }
+        if self.index.writer_threads == 0 || self.index.writer_threads > 64 {
+            return invalid("index.writer_threads must be between 1 and 64");
+        }
+        if self.index.writer_memory_mib < 16 * self.index.writer_threads {
+            return invalid("index.writer_memory_mib must be at least 16 per writer thread");
+        }
+        if self.index.max_open_writers == 0 {
+            return invalid("index.max_open_writers must be at least 1");
+        }
+        if self.ingest.max_body_bytes == 0 || self.ingest.max_decompressed_bytes == 0 {
+            return invalid("ingest.max_body_bytes and ingest.max_decompressed_bytes must be positive");
+        }
+        if self.ingest.max_line_bytes == 0 || self.ingest.max_fields == 0 {
+            return invalid("ingest.max_line_bytes and ingest.max_fields must be positive");
+        }
+        if self.ingest.max_inflight_bytes < self.ingest.max_body_bytes {
+            return invalid("ingest.max_inflight_bytes must be at least ingest.max_body_bytes");
+        }
+        if self.search.max_concurrent == 0 {
+            return invalid("search.max_concurrent must be at least 1");
+        }
+        if self.wal.segment_bytes < (1 << 20) {
+            return invalid("wal.segment_bytes must be at least 1 MiB");
+        }
+        Ok(())
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    sawmill_core::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_embedded_default() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7480");
+        assert_eq!(c.data_dir, PathBuf::from("./sawmill-data"));
+        assert_eq!(c.index.refresh_interval, Duration::from_secs(1));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn contract_keys_parse() {
+        let c = Config::from_toml(
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/tmp/x\"\n[index]\nrefresh_interval = \"500ms\"\nhot_retention = \"3d\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.index.refresh_interval, Duration::from_millis(500));
+        assert_eq!(c.index.hot_retention, Duration::from_secs(3 * 86_400));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[index]\nrefresh = \"1s\"\n").unwrap_err();
+        assert!(err.contains("refresh"), "{err}");
+        let err = Config::from_toml("colour = 1\n").unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn bad_durations_are_explained() {
+        let err = Config::from_toml("[index]\nrefresh_interval = \"soon\"\n").unwrap_err();
+        assert!(err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn impossible_settings_are_rejected() {
+        let mut c = Config::default();
+        c.index.writer_threads = 0;
+        assert!(c.validate().is_err());
+    }
+}

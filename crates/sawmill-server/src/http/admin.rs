@@ -1,0 +1,76 @@
+//! Operations endpoints: flush, health, readiness and metrics.
+
+use super::{json_ok, ApiError, State};
+use axum::extract::State as AxumState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+/// `POST /api/v1/admin/flush`: commits the index up to everything acknowledged.
+pub async fn flush(AxumState(state): AxumState<State>) -> Response {
+    let started = Instant::now();
+    match state.index.flush().await {
+        Ok(report) => json_ok(
+            serde_json::json!({
+                "index": {
+                    "committed_seq": report.position,
+                    "partitions_committed": report.partitions,
+                    "commit_ms": report.duration.as_millis() as u64,
+                },
+                "took_ms": started.elapsed().as_millis() as u64,
+            })
+            .to_string(),
+        ),
+        Err(e) => ApiError::internal(format!("flush failed: {e}")).into_response(),
+    }
+}
+
+/// `GET /healthz`: the process is alive.
+pub async fn healthz() -> Response {
+    json_ok(r#"{"status":"ok"}"#)
+}
+
+/// `GET /readyz`: recovery is finished and traffic is accepted.
+pub async fn readyz(AxumState(state): AxumState<State>) -> Response {
+    if state.index.is_ready() {
+        json_ok(r#"{"status":"ready"}"#)
+    } else {
+        let body = serde_json::json!({
+            "status": "recovering",
+            "searchable_seq": state.index.searchable_seq(),
+            "durable_seq": state.wal.durable_seq(),
+        });
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
+    let m = &state.metrics;
+    let durable = state.wal.durable_seq();
+    let searchable = state.index.searchable_seq();
+    m.wal_durable_seq.set(durable as i64);
+    m.index_searchable_seq.set(searchable as i64);
+    m.index_lag_events.set(durable.saturating_sub(searchable) as i64);
+    let usage = state.wal.disk_usage();
+    m.wal_disk_bytes.set(usage.bytes as i64);
+    m.wal_segments.set(usage.segments as i64);
+    let partitions = state.partitions.clone();
+    if let Ok(docs) = tokio::task::spawn_blocking(move || partitions.num_docs()).await {
+        m.index_docs.set(docs as i64);
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        m.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,393 @@
+//! `POST /api/v1/ingest`: decode, normalize, make durable, answer.
+//!
+//! The answer is sent only after the WAL group commit that holds the batch has been fsynced.
+//! Bad lines are reported one by one and never reject the good lines beside them; whole
+//! requests are refused only for what makes the body unusable (size, type, encoding).
+
+use super::{json_ok, now_nanos, tenant, ApiError, State};
+use crate::batch::{Batch, BatchHeader};
+use crate::idempotency::{validate_key, Begin};
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State as AxumState};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use sawmill_core::{decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+/// How long a request may wait for in-flight memory before it is refused.
+const MEMORY_WAIT: Duration = Duration::from_secs(5);
+/// How long `refresh=wait_for` holds the answer at most.
+const WAIT_FOR_LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Params {
+    source: Option<String>,
+    wait_for: bool,
+}
+
+fn parse_params(query: Option<&str>) -> Result<Params, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("cannot read the query string: {e}")))?;
+    let mut params = Params::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "source" => {
+                if v.is_empty() || v.len() > 1024 {
+                    return Err(ApiError::bad_request("source must be 1 to 1024 bytes"));
+                }
+                params.source = Some(v)
+            }
+            "refresh" => {
+                params.wait_for = match v.as_str() {
+                    "wait_for" => true,
+                    "false" | "" => false,
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "refresh={other} is not supported; use refresh=wait_for or refresh=false"
+                        )))
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown parameter '{other}'; ingest takes source and refresh"
+                )))
+            }
+        }
+    }
+    Ok(params)
+}
+
+fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(BodyFormat::Ndjson);
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-ndjson" | "application/ndjson" | "application/json"
+        | "application/jsonlines" | "application/x-jsonlines" | "application/jsonl" => {
+            Ok(BodyFormat::Ndjson)
+        }
+        "text/plain" => Ok(BodyFormat::Text),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Type '{text}': send application/x-ndjson (or application/json, one object per line) or text/plain (one event per line)"
+            ),
+        )),
+    }
+}
+
+fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding, ApiError> {
+    match headers.get(header::CONTENT_ENCODING) {
+        None => Ok(ContentEncoding::Identity),
+        Some(v) => ContentEncoding::parse(v.to_str().unwrap_or("?"))
+            .map_err(|e| ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())),
+    }
+}
+
+/// Reserves `bytes` of the in-flight memory budget, waiting a little if it is exhausted.
+async fn reserve(state: &State, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+    let kib = bytes.div_ceil(1024).clamp(1, u32::MAX as usize) as u32;
+    let total = (state.config.ingest.max_inflight_bytes / 1024).max(1) as u32;
+    let kib = kib.min(total);
+    match tokio::time::timeout(MEMORY_WAIT, state.inflight.clone().acquire_many_owned(kib)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            state
+                .metrics
+                .rejected_requests
+                .with_label_values(&["memory"])
+                .inc();
+            Err(ApiError::unavailable(
+                "the server is holding its limit of in-flight request data; retry shortly",
+                1,
+            ))
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    let read = async move {
+        let mut body = body;
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(too_large(limit));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {}s", timeout.as_secs()),
+        )
+    })?
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than {limit} bytes: split it into smaller batches"),
+    )
+}
+
+/// The handler.
+pub async fn ingest(
+    AxumState(state): AxumState<State>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let response = match ingest_inner(&state, query, &headers, body, started).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_client_error() || e.status.is_server_error() {
+                let reason = match e.status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                    StatusCode::REQUEST_TIMEOUT => "timeout",
+                    StatusCode::INSUFFICIENT_STORAGE => "disk_full",
+                    s if s.is_server_error() => "internal",
+                    _ => "bad_request",
+                };
+                state.metrics.rejected_requests.with_label_values(&[reason]).inc();
+            }
+            e.into_response()
+        }
+    };
+    state
+        .metrics
+        .ingest_requests
+        .with_label_values(&[response.status().as_str()])
+        .inc();
+    response
+}
+
+struct Prepared {
+    answer: Vec<u8>,
+    accepted: usize,
+    rejected: usize,
+    decompressed: usize,
+    batch: Option<Batch>,
+}
+
+async fn ingest_inner(
+    state: &State,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let params = parse_params(query.as_deref())?;
+    let format = body_format(headers)?;
+    let encoding = content_encoding(headers)?;
+    let limits = &state.config.ingest;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII"))?;
+            validate_key(k).map_err(ApiError::bad_request)?;
+            Some(k.to_string())
+        }
+    };
+    let lag = state.wal.durable_seq().saturating_sub(state.index.searchable_seq());
+    if lag > limits.max_index_lag_events {
+        state.metrics.rejected_requests.with_label_values(&["index_lag"]).inc();
+        return Err(ApiError::unavailable(
+            format!("indexing is {lag} events behind; retry shortly"),
+            2,
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(too_large(limits.max_body_bytes));
+    }
+    let _body_permit = reserve(state, declared.unwrap_or(limits.max_body_bytes)).await?;
+    let body = read_body(body, limits.max_body_bytes, limits.body_timeout).await?;
+    state
+        .metrics
+        .ingest_bytes
+        .with_label_values(&["received"])
+        .inc_by(body.len() as u64);
+
+    let tenant = tenant().to_string();
+    let now = now_nanos();
+    if let Some(k) = &key {
+        match state.idempotency.begin(&tenant, k, now) {
+            Begin::New => {}
+            Begin::Done(answer) => {
+                let mut r = json_ok(answer);
+                r.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                return Ok(r);
+            }
+            Begin::InFlight => {
+                return Err(ApiError {
+                    status: StatusCode::CONFLICT,
+                    message: "a request with this Idempotency-Key is still being processed; retry after it answers".into(),
+                    retry_after: Some(1),
+                })
+            }
+        }
+    }
+    let result = ingest_body(state, &tenant, key.clone(), params, format, encoding, body, now).await;
+    if let Some(k) = &key {
+        match &result {
+            Ok((_, answer)) => state.idempotency.complete(&tenant, k, answer.clone(), now),
+            Err(_) => state.idempotency.abort(&tenant, k),
+        }
+    }
+    let (response, _) = result?;
+    state
+        .metrics
+        .ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ingest_body(
+    state: &State,
+    tenant: &str,
+    key: Option<String>,
+    params: Params,
+    format: BodyFormat,
+    encoding: ContentEncoding,
+    body: Bytes,
+    now: i64,
+) -> Result<(Response, Vec<u8>), ApiError> {
+    let cfg = &state.config.ingest;
+    let limits = Limits {
+        max_body_bytes: cfg.max_body_bytes,
+        max_decompressed_bytes: cfg.max_decompressed_bytes,
+        max_line_bytes: cfg.max_line_bytes,
+        max_fields: cfg.max_fields,
+        max_depth: cfg.max_depth,
+    };
+    // decompressed bodies and their parsed events need memory of their own
+    let _parse_permit = if matches!(encoding, ContentEncoding::Identity) {
+        reserve(state, body.len() * 2).await?
+    } else {
+        reserve(state, (body.len() * 8).min(cfg.max_decompressed_bytes) * 2).await?
+    };
+    let ctx = ParseContext {
+        received_at: now,
+        default_source: params.source,
+        limits,
+    };
+    let tenant_owned = tenant.to_string();
+    let prepared = tokio::task::spawn_blocking(move || prepare(&body, encoding, format, &ctx, tenant_owned, key))
+        .await
+        .map_err(|e| ApiError::internal(format!("ingest worker failed: {e}")))??;
+    let m = &state.metrics;
+    m.ingest_bytes
+        .with_label_values(&["decompressed"])
+        .inc_by(prepared.decompressed as u64);
+    m.ingest_events
+        .with_label_values(&["rejected"])
+        .inc_by(prepared.rejected as u64);
+    let answer = prepared.answer;
+    let Some(batch) = prepared.batch else {
+        return Ok((json_ok(answer.clone()), answer));
+    };
+    let count = prepared.accepted as u32;
+    let batch = Arc::new(batch);
+    let (tx, rx) = oneshot::channel();
+    let index = state.index.clone();
+    let for_index = batch.clone();
+    state.wal.append(
+        batch.payload.clone(),
+        count,
+        Box::new(move |result| {
+            if let Ok(appended) = &result {
+                index.offer(appended.first_seq, for_index);
+            }
+            let _ = tx.send(result);
+        }),
+    );
+    let appended = match rx.await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            let disk_full = e.io_kind() == Some(std::io::ErrorKind::StorageFull);
+            tracing::error!(error = %e, "wal append failed");
+            let status = if disk_full {
+                StatusCode::INSUFFICIENT_STORAGE
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            return Err(ApiError {
+                status,
+                message: format!("the events could not be made durable ({e}); nothing was ingested: retry later"),
+                retry_after: Some(5),
+            });
+        }
+        Err(_) => return Err(ApiError::unavailable("the server is shutting down; retry", 5)),
+    };
+    m.ingest_events
+        .with_label_values(&["accepted"])
+        .inc_by(u64::from(count));
+    if params.wait_for {
+        let _ = tokio::time::timeout(WAIT_FOR_LIMIT, state.index.wait_searchable(appended.end_seq)).await;
+    }
+    Ok((json_ok(answer.clone()), answer))
+}
+
+/// Decompresses, parses and encodes a body (runs on the blocking pool).
+fn prepare(
+    body: &[u8],
+    encoding: ContentEncoding,
+    format: BodyFormat,
+    ctx: &ParseContext,
+    tenant: String,
+    key: Option<String>,
+) -> Result<Prepared, ApiError> {
+    let raw = decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
+        DecodeError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        other => ApiError::bad_request(other.to_string()),
+    })?;
+    let parsed = parse_body(&raw, format, ctx);
+    let accepted = parsed.events.len();
+    let answer = serde_json::to_vec(&serde_json::json!({
+        "accepted": accepted,
+        "rejected": parsed.rejected,
+        "errors": parsed.errors.iter().map(|e| serde_json::json!({"line": e.line, "error": e.error})).collect::<Vec<_>>(),
+    }))
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let batch = (accepted > 0).then(|| {
+        Batch::encode(
+            BatchHeader {
+                tenant,
+                received_at: ctx.received_at,
+                idempotency_key: key,
+                answer: answer.clone(),
+            },
+            parsed.events,
+        )
+    });
+    Ok(Prepared {
+        answer,
+        accepted,
+        rejected: parsed.rejected,
+        decompressed: raw.len(),
+        batch,
+    })
+}

@@ -1,0 +1,134 @@
+//! The HTTP API: routes, shared state and JSON errors.
+//!
+//! Handlers stay short: CPU work (decoding, parsing, searching) runs on the blocking pool,
+//! never on the async runtime's threads.
+
+mod admin;
+mod ingest;
+mod search;
+
+use crate::config::Config;
+use crate::idempotency::IdempotencyStore;
+use crate::index_worker::IndexHandle;
+use crate::metrics::Metrics;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sawmill_index::Partitions;
+use sawmill_wal::Wal;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Config,
+    pub wal: Arc<Wal>,
+    pub partitions: Arc<Partitions>,
+    pub index: IndexHandle,
+    pub idempotency: Arc<IdempotencyStore>,
+    pub metrics: Arc<Metrics>,
+    /// Bytes of request bodies being processed, in KiB permits.
+    pub inflight: Arc<Semaphore>,
+    /// Searches running at once.
+    pub searches: Arc<Semaphore>,
+}
+
+pub type State = Arc<AppState>;
+
+/// The router of the whole API.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/search", get(search::search_get).post(search::search_post))
+        .route("/api/v1/histogram", get(search::histogram))
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/healthz", get(admin::healthz))
+        .route("/readyz", get(admin::readyz))
+        .route("/metrics", get(admin::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: the API lives under /api/v1").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+    .into_response()
+}
+
+/// An error answered as `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// An overload answer that tells the client when to retry.
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: message.into(),
+            retry_after: Some(retry_after_secs),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message }).to_string();
+        let mut response = (self.status, json_headers(), body).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+fn json_headers() -> [(header::HeaderName, HeaderValue); 1] {
+    [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )]
+}
+
+/// A 200 answer with a JSON body already serialized.
+pub fn json_ok(body: impl Into<axum::body::Body>) -> Response {
+    (StatusCode::OK, json_headers(), body.into()).into_response()
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_nanos() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
+/// The tenant of a request (every request is `default` until API keys bind tenants).
+pub fn tenant() -> &'static str {
+    "default"
+}

@@ -1,0 +1,258 @@
+//! `Idempotency-Key` handling: a retried ingest request with the same key within 24 h gets the
+//! first answer and ingests nothing again.
+//!
+//! The key and its answer travel inside the WAL record of the batch, so they are exactly as
+//! durable as the events. Before WAL segments are deleted, the keys still within their 24 h
+//! are written to `idempotency.json`; on start the store loads that file and then every key
+//! found in the WAL that remains.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// How long a key is remembered.
+pub const KEY_TTL_NANOS: i64 = 24 * 3600 * 1_000_000_000;
+/// Longest accepted key.
+pub const MAX_KEY_BYTES: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+struct KeyId {
+    tenant: String,
+    key: String,
+}
+
+#[derive(Clone, Debug)]
+enum Entry {
+    InFlight,
+    Done { answer: Vec<u8>, at: i64 },
+}
+
+/// What [`IdempotencyStore::begin`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// First time: process the request, then call `complete` or `abort`.
+    New,
+    /// Already answered: send this answer again.
+    Done(Vec<u8>),
+    /// The same key is being processed by another request right now.
+    InFlight,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotEntry {
+    tenant: String,
+    key: String,
+    at: i64,
+    answer: String,
+}
+
+/// The remembered keys.
+pub struct IdempotencyStore {
+    path: PathBuf,
+    entries: Mutex<HashMap<KeyId, Entry>>,
+}
+
+impl IdempotencyStore {
+    /// Loads the snapshot at `path` (missing = empty), dropping expired keys.
+    pub fn load(path: impl Into<PathBuf>, now: i64) -> Result<IdempotencyStore, String> {
+        let path = path.into();
+        let mut entries = HashMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let list: Vec<SnapshotEntry> = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+                for e in list {
+                    if now - e.at < KEY_TTL_NANOS {
+                        entries.insert(
+                            KeyId {
+                                tenant: e.tenant,
+                                key: e.key,
+                            },
+                            Entry::Done {
+                                answer: e.answer.into_bytes(),
+                                at: e.at,
+                            },
+                        );
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+        Ok(IdempotencyStore {
+            path,
+            entries: Mutex::new(entries),
+        })
+    }
+
+    /// Remembers an answer found in the WAL during recovery.
+    pub fn restore(&self, tenant: &str, key: &str, answer: Vec<u8>, at: i64, now: i64) {
+        if now - at < KEY_TTL_NANOS {
+            self.entries.lock().insert(
+                KeyId {
+                    tenant: tenant.to_string(),
+                    key: key.to_string(),
+                },
+                Entry::Done { answer, at },
+            );
+        }
+    }
+
+    /// Claims `key` for a request, or returns the answer it already had.
+    pub fn begin(&self, tenant: &str, key: &str, now: i64) -> Begin {
+        let id = KeyId {
+            tenant: tenant.to_string(),
+            key: key.to_string(),
+        };
+        let mut entries = self.entries.lock();
+        match entries.get(&id) {
+            Some(Entry::InFlight) => Begin::InFlight,
+            Some(Entry::Done { answer, at }) if now - at < KEY_TTL_NANOS => Begin::Done(answer.clone()),
+            _ => {
+                entries.insert(id, Entry::InFlight);
+                Begin::New
+            }
+        }
+    }
+
+    /// Records the answer of a request that succeeded.
+    pub fn complete(&self, tenant: &str, key: &str, answer: Vec<u8>, now: i64) {
+        self.entries.lock().insert(
+            KeyId {
+                tenant: tenant.to_string(),
+                key: key.to_string(),
+            },
+            Entry::Done { answer, at: now },
+        );
+    }
+
+    /// Releases a key whose request failed before anything was made durable.
+    pub fn abort(&self, tenant: &str, key: &str) {
+        let id = KeyId {
+            tenant: tenant.to_string(),
+            key: key.to_string(),
+        };
+        let mut entries = self.entries.lock();
+        if matches!(entries.get(&id), Some(Entry::InFlight)) {
+            entries.remove(&id);
+        }
+    }
+
+    /// Forgets expired keys.
+    pub fn prune(&self, now: i64) {
+        self.entries
+            .lock()
+            .retain(|_, e| !matches!(e, Entry::Done { at, .. } if now - *at >= KEY_TTL_NANOS));
+    }
+
+    /// Number of remembered keys.
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    /// True when no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every unexpired answered key to the snapshot file (atomically, fsynced), so WAL
+    /// segments holding them can be deleted.
+    pub fn save(&self, now: i64) -> Result<(), String> {
+        let list: Vec<SnapshotEntry> = self
+            .entries
+            .lock()
+            .iter()
+            .filter_map(|(id, e)| match e {
+                Entry::Done { answer, at } if now - at < KEY_TTL_NANOS => Some(SnapshotEntry {
+                    tenant: id.tenant.clone(),
+                    key: id.key.clone(),
+                    at: *at,
+                    answer: String::from_utf8_lossy(answer).into_owned(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let body = serde_json::to_vec(&list).map_err(|e| e.to_string())?;
+        write_atomic(&self.path, &body).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+/// Writes `body` to `path` through a fsynced temporary file and a rename.
+pub fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(body)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Checks an `Idempotency-Key` header value.
+pub fn validate_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("Idempotency-Key is empty".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "Idempotency-Key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        ));
+    }
+    if !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+        return Err("Idempotency-Key must be printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_use_gets_first_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = IdempotencyStore::load(dir.path().join("i.json"), 0).unwrap();
+        assert_eq!(store.begin("t", "k", 0), Begin::New);
+        assert_eq!(store.begin("t", "k", 1), Begin::InFlight);
+        store.complete("t", "k", b"A".to_vec(), 2);
+        assert_eq!(store.begin("t", "k", 3), Begin::Done(b"A".to_vec()));
+        // other tenants are separate
+        assert_eq!(store.begin("u", "k", 3), Begin::New);
+        // expires after 24 h
+        assert_eq!(store.begin("t", "k", 2 + KEY_TTL_NANOS), Begin::New);
+    }
+
+    #[test]
+    fn abort_releases_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = IdempotencyStore::load(dir.path().join("i.json"), 0).unwrap();
+        assert_eq!(store.begin("t", "k", 0), Begin::New);
+        store.abort("t", "k");
+        assert_eq!(store.begin("t", "k", 0), Begin::New);
+    }
+
+    #[test]
+    fn snapshot_survives_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.json");
+        let store = IdempotencyStore::load(&path, 0).unwrap();
+        store.complete("t", "k", b"{\"accepted\":1}".to_vec(), 10);
+        store.save(20).unwrap();
+        let again = IdempotencyStore::load(&path, 30).unwrap();
+        assert_eq!(again.begin("t", "k", 40), Begin::Done(b"{\"accepted\":1}".to_vec()));
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        assert!(validate_key("abc-123").is_ok());
+        assert!(validate_key("").is_err());
+        assert!(validate_key("has space").is_err());
+        assert!(validate_key(&"x".repeat(300)).is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! The sawmill server: configuration, the HTTP API and the wiring of the pipeline
+//! (ingest → WAL → index).
+//!
+//! - [`config`]: the TOML configuration and its defaults;
+//! - [`server`]: start-up, recovery, serving and clean shutdown;
+//! - [`http`]: the API routes;
+//! - [`batch`]: the WAL payload of one ingest request;
+//! - [`index_worker`]: the WAL consumer that feeds the index;
+//! - [`idempotency`]: `Idempotency-Key` answers that survive restarts;
+//! - [`metrics`]: Prometheus metrics.
+
+pub mod batch;
+pub mod config;
+pub mod http;
+pub mod idempotency;
+pub mod index_worker;
+pub mod metrics;
+pub mod server;
+
+pub use config::Config;
+pub use server::run;

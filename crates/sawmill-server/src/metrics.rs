@@ -1,0 +1,133 @@
+//! Prometheus metrics of the server, served at `/metrics`.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    pub ingest_requests: IntCounterVec,
+    pub ingest_events: IntCounterVec,
+    pub ingest_bytes: IntCounterVec,
+    pub ingest_seconds: Histogram,
+    pub rejected_requests: IntCounterVec,
+    pub wal_fsync_seconds: Histogram,
+    pub wal_disk_bytes: IntGauge,
+    pub wal_segments: IntGauge,
+    pub wal_durable_seq: IntGauge,
+    pub index_searchable_seq: IntGauge,
+    pub index_lag_events: IntGauge,
+    pub index_docs: IntGauge,
+    pub index_commit_seconds: Histogram,
+    pub index_skipped_events: IntCounterVec,
+    pub index_errors: IntCounter,
+    pub search_seconds: HistogramVec,
+    pub search_requests: IntCounterVec,
+}
+
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let histogram = |name: &str, help: &str| -> Result<Histogram, prometheus::Error> {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(latency_buckets()))?;
+            registry.register(Box::new(h.clone()))?;
+            Ok(h)
+        };
+        let search_seconds = HistogramVec::new(
+            HistogramOpts::new("sawmill_search_seconds", "Search latency by endpoint")
+                .buckets(latency_buckets()),
+            &["endpoint"],
+        )?;
+        registry.register(Box::new(search_seconds.clone()))?;
+        let index_errors = IntCounter::new(
+            "sawmill_index_errors_total",
+            "Indexing failures (the indexer retries from the WAL)",
+        )?;
+        registry.register(Box::new(index_errors.clone()))?;
+        Ok(Metrics {
+            ingest_requests: counter_vec(
+                "sawmill_ingest_requests_total",
+                "Ingest requests by HTTP status",
+                &["status"],
+            )?,
+            ingest_events: counter_vec(
+                "sawmill_ingest_events_total",
+                "Ingested events by outcome (accepted, rejected)",
+                &["outcome"],
+            )?,
+            ingest_bytes: counter_vec(
+                "sawmill_ingest_bytes_total",
+                "Ingest body bytes as received and after decompression",
+                &["stage"],
+            )?,
+            ingest_seconds: histogram(
+                "sawmill_ingest_seconds",
+                "Ingest request latency, body read to durable acknowledgment",
+            )?,
+            rejected_requests: counter_vec(
+                "sawmill_rejected_requests_total",
+                "Requests refused as a whole, by reason",
+                &["reason"],
+            )?,
+            wal_fsync_seconds: histogram("sawmill_wal_fsync_seconds", "WAL group-commit fsync latency")?,
+            wal_disk_bytes: gauge("sawmill_wal_disk_bytes", "Bytes of WAL segments on disk")?,
+            wal_segments: gauge("sawmill_wal_segments", "WAL segments on disk")?,
+            wal_durable_seq: gauge(
+                "sawmill_wal_durable_seq",
+                "Sequence number below which every event is durable",
+            )?,
+            index_searchable_seq: gauge(
+                "sawmill_index_searchable_seq",
+                "Sequence number below which every event is searchable",
+            )?,
+            index_lag_events: gauge(
+                "sawmill_index_lag_events",
+                "Events acknowledged but not yet searchable",
+            )?,
+            index_docs: gauge("sawmill_index_docs", "Searchable events in the hot index")?,
+            index_commit_seconds: histogram("sawmill_index_commit_seconds", "Index commit latency")?,
+            index_skipped_events: counter_vec(
+                "sawmill_index_skipped_events_total",
+                "Events not indexed, by reason (retention: older than hot_retention)",
+                &["reason"],
+            )?,
+            index_errors,
+            search_seconds,
+            search_requests: counter_vec(
+                "sawmill_search_requests_total",
+                "Search API requests by endpoint and HTTP status",
+                &["endpoint", "status"],
+            )?,
+            registry,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

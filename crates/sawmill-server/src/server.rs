@@ -1,0 +1,227 @@
+//! Starting, running and stopping the server: opens the WAL, replays it into the index,
+//! serves the API and shuts down cleanly (drain requests, commit the index, close the WAL).
+
+use crate::config::Config;
+use crate::http::{now_nanos, router, AppState};
+use crate::idempotency::IdempotencyStore;
+use crate::index_worker::IndexWorker;
+use crate::metrics::Metrics;
+use crate::batch::Batch;
+use anyhow::Context;
+use sawmill_index::{IndexerConfig, Partitions};
+use sawmill_wal::{Wal, WalConfig};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How often keys are saved and consumed WAL segments deleted.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the server's files live under the data directory.
+pub struct DataDir {
+    pub root: PathBuf,
+}
+
+impl DataDir {
+    pub fn wal(&self) -> PathBuf {
+        self.root.join("wal")
+    }
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
+    }
+    pub fn idempotency(&self) -> PathBuf {
+        self.root.join("idempotency.json")
+    }
+}
+
+/// Takes the data directory's lock so that two servers never share it.
+fn lock_data_dir(root: &Path) -> anyhow::Result<File> {
+    let path = root.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another sawmill server is using {}: stop it or choose another --data-dir",
+            root.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM. `on_listening` is called with the bound address
+/// once the API accepts connections.
+pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr, &Path)) -> anyhow::Result<()> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let root = std::fs::canonicalize(&config.data_dir)
+        .with_context(|| format!("cannot resolve {}", config.data_dir.display()))?;
+    let _lock = lock_data_dir(&root)?;
+    let dirs = DataDir { root: root.clone() };
+    let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+
+    let mut wal_config = WalConfig::new(dirs.wal());
+    wal_config.segment_bytes = config.wal.segment_bytes;
+    wal_config.max_record_bytes = u32::try_from(config.ingest.max_decompressed_bytes * 2 + (1 << 20)).unwrap_or(u32::MAX);
+    let fsync_metric = metrics.wal_fsync_seconds.clone();
+    wal_config.on_fsync = Some(Arc::new(move |d: Duration| fsync_metric.observe(d.as_secs_f64())));
+    let (wal, report) = {
+        let dir = dirs.wal();
+        tokio::task::spawn_blocking(move || Wal::open(wal_config))
+            .await?
+            .with_context(|| format!("cannot open the WAL in {}", dir.display()))?
+    };
+    for cut in &report.truncated {
+        tracing::warn!(tail = ?cut, "wal recovery cut a damaged tail");
+    }
+    tracing::info!(
+        segments = report.segments,
+        records = report.records,
+        next_seq = report.next_seq,
+        "wal opened"
+    );
+    let wal = Arc::new(wal);
+
+    let idempotency = {
+        let wal = wal.clone();
+        let path = dirs.idempotency();
+        tokio::task::spawn_blocking(move || load_idempotency(&path, &wal)).await??
+    };
+    let idempotency = Arc::new(idempotency);
+
+    let partitions = {
+        let dir = dirs.index();
+        Arc::new(
+            tokio::task::spawn_blocking(move || Partitions::open(dir))
+                .await?
+                .context("cannot open the index")?,
+        )
+    };
+    let indexer_config = IndexerConfig {
+        writer_threads: config.index.writer_threads,
+        writer_memory_bytes: config.index.writer_memory_mib << 20,
+        max_open_writers: config.index.max_open_writers,
+        retention_nanos: i64::try_from(config.index.hot_retention.as_nanos()).unwrap_or(i64::MAX),
+    };
+    let worker = IndexWorker::start(
+        wal.clone(),
+        partitions.clone(),
+        indexer_config,
+        config.index.refresh_interval,
+        metrics.clone(),
+    )
+    .context("cannot start the indexer")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        inflight: Arc::new(Semaphore::new((config.ingest.max_inflight_bytes / 1024).max(1))),
+        searches: Arc::new(Semaphore::new(config.search.max_concurrent)),
+        config,
+        wal: wal.clone(),
+        partitions,
+        index: worker.handle(),
+        idempotency: idempotency.clone(),
+        metrics,
+    });
+    let maintenance = tokio::spawn(maintenance_loop(state.clone()));
+    on_listening(addr, &root);
+
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("http server failed")?;
+
+    tracing::info!("stopping: committing the index");
+    maintenance.abort();
+    tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+    let state2 = state.clone();
+    tokio::task::spawn_blocking(move || maintenance_step(&state2)).await?;
+    wal.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Loads the saved keys, then the keys of every batch still in the WAL.
+fn load_idempotency(path: &Path, wal: &Wal) -> anyhow::Result<IdempotencyStore> {
+    let now = now_nanos();
+    let store = IdempotencyStore::load(path, now).map_err(anyhow::Error::msg)?;
+    for record in wal.read_from(wal.first_seq())? {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read wal while restoring idempotency keys");
+                break;
+            }
+        };
+        if let Ok((header, _)) = Batch::decode_header(&record.payload) {
+            if let Some(key) = header.idempotency_key {
+                store.restore(&header.tenant, &key, header.answer, header.received_at, now);
+            }
+        }
+    }
+    Ok(store)
+}
+
+async fn maintenance_loop(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || maintenance_step(&s)).await;
+    }
+}
+
+/// Saves idempotency keys, then deletes WAL segments every consumer is past.
+fn maintenance_step(state: &AppState) {
+    let now = now_nanos();
+    state.idempotency.prune(now);
+    let consumed = state.index.committed_seq();
+    if consumed <= state.wal.first_seq() {
+        return;
+    }
+    if let Err(e) = state.idempotency.save(now) {
+        tracing::error!(error = %e, "cannot save idempotency keys; keeping wal segments");
+        return;
+    }
+    match state.wal.truncate_before(consumed) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(segments = n, below = consumed, "deleted consumed wal segments"),
+        Err(e) => tracing::error!(error = %e, "cannot delete consumed wal segments"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: draining in-flight requests");
+}
