@@ -14,7 +14,9 @@ use support::{arg, corpus, tantivy_baseline, Server};
 fn main() {
     let events: u64 = arg("events", "1000000").parse().expect("--events");
     let clients: usize = arg("clients", "4").parse().expect("--clients");
-    let batch_bytes: usize = arg("batch-bytes", "2000000").parse().expect("--batch-bytes");
+    let batch_bytes: usize = arg("batch-bytes", "2000000")
+        .parse()
+        .expect("--batch-bytes");
     let refresh = arg("refresh", "1s");
     let path = corpus(events, 7, "2026-11-20T00:00:00Z", "50");
 
@@ -39,7 +41,10 @@ fn main() {
     }
     let n_events: u64 = batches.iter().map(|b| b.1).sum();
 
-    let dir = support::root().join("target").join("bench-data").join("ingest-server");
+    let dir = support::root()
+        .join("target")
+        .join("bench-data")
+        .join("ingest-server");
     let config = format!("[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\n");
     let server = Server::start(&dir, &config);
     let batches = Arc::new(batches);
@@ -57,7 +62,9 @@ fn main() {
                     .expect("client");
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((body, n)) = batches.get(i) else { break };
+                    let Some((body, n)) = batches.get(i) else {
+                        break;
+                    };
                     loop {
                         let resp = http
                             .post(&url)
@@ -89,7 +96,12 @@ fn main() {
     loop {
         let v: serde_json::Value = http
             .get(format!("{}/api/v1/search", server.url))
-            .query(&[("q", "*"), ("start", "0"), ("end", "now+3650d"), ("limit", "0")])
+            .query(&[
+                ("q", "*"),
+                ("start", "0"),
+                ("end", "now+3650d"),
+                ("limit", "0"),
+            ])
             .send()
             .and_then(|r| r.json())
             .expect("search");

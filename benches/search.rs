@@ -18,11 +18,17 @@ const START: &str = "2026-11-20T00:00:00Z";
 const START_SECS: i64 = 1_795_132_800; // 2026-11-20T00:00:00Z
 const RATE: f64 = 10.0;
 
+/// Makes one request: endpoint and query parameters.
+type MakeRequest<'a> = dyn FnMut(&mut rand::rngs::StdRng) -> (String, Vec<(String, String)>) + 'a;
+
 fn main() {
     let events: u64 = arg("events", "2000000").parse().expect("--events");
     let runs: usize = arg("runs", "200").parse().expect("--runs");
     let path = corpus(events, 11, START, "10");
-    let dir = support::root().join("target").join("bench-data").join(format!("search-server-{events}"));
+    let dir = support::root()
+        .join("target")
+        .join("bench-data")
+        .join(format!("search-server-{events}"));
     let config = "[index]\nrefresh_interval = \"1s\"\nhot_retention = \"3650d\"\n";
     let reuse = arg("reuse", "yes") == "yes" && dir.join("data").join("index").exists();
     let server = if reuse {
@@ -35,17 +41,45 @@ fn main() {
     let http = reqwest::blocking::Client::new();
     let total: serde_json::Value = http
         .get(format!("{}/api/v1/search", server.url))
-        .query(&[("q", "*"), ("start", "0"), ("end", "now+3650d"), ("limit", "0")])
+        .query(&[
+            ("q", "*"),
+            ("start", "0"),
+            ("end", "now+3650d"),
+            ("limit", "0"),
+        ])
         .send()
         .and_then(|r| r.json())
         .expect("count");
     println!("corpus: {} events searchable", total["total"]);
     let span = (events as f64 / RATE) as i64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
-    let services = ["hdfs", "apache", "openssh", "linux", "zookeeper", "spark", "hadoop", "healthapp", "web"];
+    let services = [
+        "hdfs",
+        "apache",
+        "openssh",
+        "linux",
+        "zookeeper",
+        "spark",
+        "hadoop",
+        "healthapp",
+        "web",
+    ];
     let terms = [
-        "error", "failed", "connection", "block", "session", "received", "exception", "closed",
-        "timeout", "user", "invalid", "packet", "authentication", "starting", "served",
+        "error",
+        "failed",
+        "connection",
+        "block",
+        "session",
+        "received",
+        "exception",
+        "closed",
+        "timeout",
+        "user",
+        "invalid",
+        "packet",
+        "authentication",
+        "starting",
+        "served",
     ];
     let rfc = |secs: i64| {
         time::OffsetDateTime::from_unix_timestamp(secs)
@@ -53,31 +87,33 @@ fn main() {
             .format(&time::format_description::well_known::Rfc3339)
             .expect("format")
     };
-    let mut run = |name: &str, f: &mut dyn FnMut(&mut rand::rngs::StdRng) -> (String, Vec<(String, String)>)| {
-        let mut samples = Vec::with_capacity(runs);
-        let mut hits_total = 0u64;
-        for _ in 0..runs {
-            let (endpoint, params) = f(&mut rng);
-            let t = Instant::now();
-            let resp = http
-                .get(format!("{}{endpoint}", server.url))
-                .query(&params)
-                .send()
-                .expect("request");
-            assert_eq!(resp.status().as_u16(), 200, "{params:?}");
-            let v: serde_json::Value = resp.json().expect("json");
-            samples.push(t.elapsed().as_secs_f64() * 1000.0);
-            hits_total += v["total"].as_u64().unwrap_or(0);
-        }
-        samples.sort_by(|a, b| a.total_cmp(b));
-        println!(
-            "{name:<40} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  (mean matches {:.0})",
-            percentile(&samples, 50.0),
-            percentile(&samples, 99.0),
-            samples.last().copied().unwrap_or(f64::NAN),
-            hits_total as f64 / runs as f64
-        );
-    };
+    let mut run =
+        |name: &str,
+         f: &mut MakeRequest| {
+            let mut samples = Vec::with_capacity(runs);
+            let mut hits_total = 0u64;
+            for _ in 0..runs {
+                let (endpoint, params) = f(&mut rng);
+                let t = Instant::now();
+                let resp = http
+                    .get(format!("{}{endpoint}", server.url))
+                    .query(&params)
+                    .send()
+                    .expect("request");
+                assert_eq!(resp.status().as_u16(), 200, "{params:?}");
+                let v: serde_json::Value = resp.json().expect("json");
+                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                hits_total += v["total"].as_u64().unwrap_or(0);
+            }
+            samples.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "{name:<40} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  (mean matches {:.0})",
+                percentile(&samples, 50.0),
+                percentile(&samples, 99.0),
+                samples.last().copied().unwrap_or(f64::NAN),
+                hits_total as f64 / runs as f64
+            );
+        };
     run("keyword + 2h range, newest 100", &mut |rng| {
         let s = START_SECS + rng.gen_range(0..span - 7200);
         let svc = services[rng.gen_range(0..services.len())];
@@ -194,5 +230,8 @@ fn load(server: &Server, path: &std::path::Path) {
     http.post(format!("{}/api/v1/admin/flush", server.url))
         .send()
         .expect("flush");
-    eprintln!("loaded {n} events in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {n} events in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
 }

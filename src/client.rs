@@ -53,7 +53,8 @@ pub fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     if let Some(d) = retry_after {
         return d.min(Duration::from_secs(60));
     }
-    let cap = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8))).min(Duration::from_secs(30));
+    let cap = Duration::from_millis(200u64.saturating_mul(1 << attempt.min(8)))
+        .min(Duration::from_secs(30));
     let millis = rand::thread_rng().gen_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
     Duration::from_millis(millis)
 }

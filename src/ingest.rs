@@ -123,7 +123,8 @@ async fn ship_file(
         "text" => Some(true),
         _ => None,
     };
-    let progress = std::io::stderr().is_terminal() || std::env::var_os("SAWMILL_PROGRESS").is_some();
+    let progress =
+        std::io::stderr().is_terminal() || std::env::var_os("SAWMILL_PROGRESS").is_some();
     let mut last_progress = Instant::now();
     let started = Instant::now();
     let mut line_no = 0u64;
@@ -210,7 +211,11 @@ fn account(file: &str, totals: &mut Totals, (first_line, answer): (u64, Answer))
     }
 }
 
-async fn send_batch(client: &Client, batch: Batch, max_attempts: u32) -> anyhow::Result<(u64, Answer)> {
+async fn send_batch(
+    client: &Client,
+    batch: Batch,
+    max_attempts: u32,
+) -> anyhow::Result<(u64, Answer)> {
     let body = zstd::bulk::compress(&batch.body, 3).context("cannot compress a batch")?;
     let content_type = if batch.text {
         "text/plain"
@@ -241,8 +246,13 @@ async fn send_batch(client: &Client, batch: Batch, max_attempts: u32) -> anyhow:
                         .with_context(|| format!("unexpected answer from the server: {text}"))?;
                     return Ok((batch.first_line, answer));
                 }
-                let retryable = status.as_u16() == 429 || status.as_u16() == 409 || status.is_server_error();
-                (retryable, format!("{status}: {}", error_message(&text)), wait)
+                let retryable =
+                    status.as_u16() == 429 || status.as_u16() == 409 || status.is_server_error();
+                (
+                    retryable,
+                    format!("{status}: {}", error_message(&text)),
+                    wait,
+                )
             }
             Err(e) => (true, format!("{e}"), None),
         };
@@ -266,7 +276,9 @@ fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

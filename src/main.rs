@@ -15,7 +15,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "sawmill", version, about = "Centralized log aggregation: durable ingest, full-text search, archive and alerts")]
+#[command(
+    name = "sawmill",
+    version,
+    about = "Centralized log aggregation: durable ingest, full-text search, archive and alerts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,8 @@ fn serve(
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SAWMILL_LOG").unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn"));
+    let filter = EnvFilter::try_from_env("SAWMILL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tantivy=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -85,7 +85,10 @@ fn render(hit: &serde_json::Value) -> String {
     line.push_str(s("message"));
     if let Some(obj) = hit.as_object() {
         for (k, v) in obj {
-            if matches!(k.as_str(), "timestamp" | "level" | "service" | "host" | "message") {
+            if matches!(
+                k.as_str(),
+                "timestamp" | "level" | "service" | "host" | "message"
+            ) {
                 continue;
             }
             match v {

@@ -34,12 +34,25 @@ pub fn corpus(events: u64, seed: u64, start: &str, rate: &str) -> PathBuf {
         return path;
     }
     let gen = shared().join("tools").join("gen-logs.py");
-    assert!(gen.exists(), "corpus generator not found at {}", gen.display());
+    assert!(
+        gen.exists(),
+        "corpus generator not found at {}",
+        gen.display()
+    );
     eprintln!("generating {events} events into {}", path.display());
     let out = std::fs::File::create(&path).expect("create corpus");
     let status = Command::new("python3")
         .arg(&gen)
-        .args(["--events", &events.to_string(), "--seed", &seed.to_string(), "--start", start, "--rate", rate])
+        .args([
+            "--events",
+            &events.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--start",
+            start,
+            "--rate",
+            rate,
+        ])
         .stdout(out)
         .status()
         .expect("run gen-logs.py");
@@ -104,7 +117,8 @@ impl Server {
 
     /// Peak resident memory of the server so far, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -114,7 +128,9 @@ impl Server {
     }
 
     pub fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -130,7 +146,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Builds `../shared/tools/tantivy-baseline` into target/ and runs it on `corpus`.
 pub fn tantivy_baseline(corpus: &Path, threads: usize) -> Option<String> {
-    let manifest = shared().join("tools").join("tantivy-baseline").join("Cargo.toml");
+    let manifest = shared()
+        .join("tools")
+        .join("tantivy-baseline")
+        .join("Cargo.toml");
     if !manifest.exists() {
         eprintln!("tantivy baseline not found at {}", manifest.display());
         return None;

@@ -161,7 +161,10 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = c.kill();
-                panic!("server did not stop within 60s of SIGTERM; log:\n{}", self.log.text());
+                panic!(
+                    "server did not stop within 60s of SIGTERM; log:\n{}",
+                    self.log.text()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -199,7 +202,8 @@ impl Server {
 
     /// The `total` of a successful search over all time.
     pub fn total(&self, q: &str) -> u64 {
-        let (status, body) = self.search(&[("q", q), ("start", "0"), ("end", "now+1d"), ("limit", "0")]);
+        let (status, body) =
+            self.search(&[("q", q), ("start", "0"), ("end", "now+1d"), ("limit", "0")]);
         assert_eq!(status, 200, "search {q:?} failed: {body}");
         body["total"].as_u64().expect("total")
     }
@@ -223,4 +227,186 @@ pub fn status_json(resp: reqwest::blocking::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let text = resp.text().unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+// ----- more requests -----
+
+impl Server {
+    /// POSTs `body` to `/api/v1/ingest{qs}` with the given headers (no default Content-Type);
+    /// returns (status, JSON answer).
+    pub fn ingest_with(
+        &self,
+        qs: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, Value) {
+        let mut req = self.post(&format!("/api/v1/ingest{qs}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        status_json(req.body(body).send().expect("ingest request"))
+    }
+
+    /// Every hit of `q` in `[start, end)`, newest first, paging with `limit=10000` and
+    /// `next_cursor` until it is null.
+    pub fn search_all(&self, q: &str, start: &str, end: &str) -> Vec<Value> {
+        let mut hits = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![("q", q), ("start", start), ("end", end), ("limit", "10000")];
+            if let Some(c) = &cursor {
+                params.push(("cursor", c.as_str()));
+            }
+            let (status, body) = self.search(&params);
+            assert_eq!(status, 200, "search {q:?} failed: {body}");
+            let page = body["hits"].as_array().expect("hits").clone();
+            hits.extend(page);
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return hits,
+            }
+        }
+    }
+
+    /// Polls [`Server::total`] of `q` until it equals `want` or `timeout` passes; returns the
+    /// last total seen (the caller asserts on it).
+    pub fn wait_total(&self, q: &str, want: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let total = self.total(q);
+            if total == want || Instant::now() > deadline {
+                return total;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The text of `GET /metrics`.
+    pub fn metrics(&self) -> String {
+        let resp = self.get("/metrics").send().expect("metrics request");
+        assert_eq!(resp.status().as_u16(), 200, "GET /metrics");
+        resp.text().expect("metrics text")
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+}
+
+/// Asserts an error answer: the expected status and a JSON body with a non-empty `error`
+/// string; returns that string.
+#[track_caller]
+pub fn assert_error(got: (u16, Value), want_status: u16, what: &str) -> String {
+    let (status, body) = got;
+    assert_eq!(status, want_status, "{what}: unexpected status; body {body}");
+    let error = body["error"].as_str().unwrap_or_else(|| {
+        panic!("{what}: error body is not JSON with an \"error\" string: {body}")
+    });
+    assert!(!error.trim().is_empty(), "{what}: empty error message");
+    error.to_string()
+}
+
+// ----- data helpers -----
+
+/// SplitMix64: a tiny deterministic generator, so every corpus is reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+pub fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(data, 3).expect("zstd")
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_nanos() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
+/// RFC 3339 UTC (`Z`) text of an instant in nanoseconds.
+pub fn rfc3339(nanos: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .expect("time in range")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format time")
+}
+
+/// The instant (nanoseconds) of an RFC 3339 text.
+pub fn parse_rfc3339(text: &str) -> i64 {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
+        .unix_timestamp_nanos() as i64
+}
+
+/// Polls `f` until it returns `Some`, panicking with `what` after `timeout`.
+pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Collects failed checks so that one run reports every mismatch, then fails at the end.
+#[derive(Default)]
+pub struct Checks(Vec<String>);
+
+impl Checks {
+    pub fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) {
+        if got != want {
+            self.0.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+
+    pub fn truth(&mut self, what: &str, ok: bool) {
+        if !ok {
+            self.0.push(what.to_string());
+        }
+    }
+
+    /// Panics listing every failed check.
+    #[track_caller]
+    pub fn finish(self) {
+        if !self.0.is_empty() {
+            panic!("{} check(s) failed:\n  {}", self.0.len(), self.0.join("\n  "));
+        }
+    }
 }

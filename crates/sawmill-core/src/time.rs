@@ -48,15 +48,19 @@ pub(crate) fn format_rfc3339_into(nanos: i64, buf: &mut [u8; RFC3339_MAX_LEN]) -
     buf[16] = b':';
     put_digits(&mut buf[17..19], sod % 60);
     buf[19] = b'.';
-    let digits = if frac % 1_000_000 == 0 {
-        put_digits(&mut buf[20..23], frac / 1_000_000);
-        3
-    } else if frac % 1_000 == 0 {
-        put_digits(&mut buf[20..26], frac / 1_000);
-        6
-    } else {
-        put_digits(&mut buf[20..29], frac);
-        9
+    let digits = match (frac % 1_000_000, frac % 1_000) {
+        (0, _) => {
+            put_digits(&mut buf[20..23], frac / 1_000_000);
+            3
+        }
+        (_, 0) => {
+            put_digits(&mut buf[20..26], frac / 1_000);
+            6
+        }
+        _ => {
+            put_digits(&mut buf[20..29], frac);
+            9
+        }
     };
     let end = 20 + digits;
     buf[end] = b'Z';

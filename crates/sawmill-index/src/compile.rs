@@ -97,7 +97,9 @@ impl<'a> Compiler<'a> {
                 for child in children {
                     match child {
                         Ast::Not(inner) => clauses.push((Occur::MustNot, self.node(inner)?)),
-                        Ast::All => clauses.push((Occur::Must, Box::new(AllQuery) as Box<dyn Query>)),
+                        Ast::All => {
+                            clauses.push((Occur::Must, Box::new(AllQuery) as Box<dyn Query>))
+                        }
                         other => {
                             positives += 1;
                             clauses.push((Occur::Must, self.node(other)?))
@@ -144,7 +146,11 @@ impl<'a> Compiler<'a> {
             Target::Keyword(f) => Ok(keyword_term(f, text)),
             Target::Timestamp => {
                 let t = self.time(text)?;
-                Ok(Box::new(ts_range_query(self.fields.ts, Bound::Included(t), Bound::Included(t))))
+                Ok(Box::new(ts_range_query(
+                    self.fields.ts,
+                    Bound::Included(t),
+                    Bound::Included(t),
+                )))
             }
             Target::Attribute(path) => Ok(self.attribute_value(&path, text, phrase)),
         }
@@ -158,7 +164,10 @@ impl<'a> Compiler<'a> {
                 "'{text}' has no searchable word: message search matches letters and digits"
             ))),
             1 => Ok(Box::new(TermQuery::new(
-                terms.into_iter().next().unwrap_or_else(|| Term::from_field_text(self.fields.message, "")),
+                terms
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Term::from_field_text(self.fields.message, "")),
                 IndexRecordOption::Basic,
             ))),
             _ => Ok(Box::new(PhraseQuery::new(terms))),
@@ -177,7 +186,11 @@ impl<'a> Compiler<'a> {
     /// An attribute equal to `text`: the whole string (case-insensitive), or the number or
     /// boolean it spells.
     fn attribute_value(&self, path: &str, text: &str, phrase: bool) -> Box<dyn Query> {
-        let mut terms = vec![json_str_term(self.fields.attributes, path, &text.to_lowercase())];
+        let mut terms = vec![json_str_term(
+            self.fields.attributes,
+            path,
+            &text.to_lowercase(),
+        )];
         if !phrase {
             if let Some(n) = parse_number(text) {
                 terms.extend(json_number_terms(self.fields.attributes, path, n));
@@ -191,7 +204,11 @@ impl<'a> Compiler<'a> {
         any_term(terms)
     }
 
-    fn prefix(&mut self, field: Option<&str>, prefix: &str) -> Result<Box<dyn Query>, CompileError> {
+    fn prefix(
+        &mut self,
+        field: Option<&str>,
+        prefix: &str,
+    ) -> Result<Box<dyn Query>, CompileError> {
         let (field, value) = match self.target(field)? {
             Target::Message => {
                 let terms = self.tokens(prefix);
@@ -207,11 +224,10 @@ impl<'a> Compiler<'a> {
             }
             Target::Level => (self.fields.level, prefix.to_lowercase().into_bytes()),
             Target::Keyword(f) => (f, prefix.to_lowercase().into_bytes()),
-            Target::Timestamp => {
-                return Err(CompileError(
-                    "timestamp does not take a prefix: use a range such as timestamp:[now-1h TO now]".into(),
-                ))
-            }
+            Target::Timestamp => return Err(CompileError(
+                "timestamp does not take a prefix: use a range such as timestamp:[now-1h TO now]"
+                    .into(),
+            )),
             Target::Attribute(path) => {
                 let t = json_str_term(self.fields.attributes, &path, &prefix.to_lowercase());
                 (self.fields.attributes, t.serialized_value_bytes().to_vec())

@@ -185,7 +185,9 @@ impl Indexer {
                         .writer_memory_bytes
                         .max(self.config.writer_threads.max(1) * 16_000_000),
                 )
-                .map_err(|e| IndexError::tantivy(format!("open writer of {}", partition.dir.display()), e))?;
+                .map_err(|e| {
+                    IndexError::tantivy(format!("open writer of {}", partition.dir.display()), e)
+                })?;
             self.writers.insert(
                 day,
                 OpenWriter {

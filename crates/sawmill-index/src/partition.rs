@@ -186,7 +186,8 @@ impl Partitions {
             None => self.root.join(day_name(day)),
         };
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| IndexError::io(&dir, "delete partition", e))?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| IndexError::io(&dir, "delete partition", e))?;
         }
         Ok(())
     }

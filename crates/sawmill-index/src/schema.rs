@@ -11,11 +11,11 @@
 //! | `doc`        | bytes | stored: the normalized event JSON returned as a hit          |
 
 use sawmill_core::Event;
+use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, JsonObjectOptions, NumericOptions, Schema,
     TextFieldIndexing, TextOptions, Value, FAST,
 };
-use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf};
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 
@@ -133,7 +133,10 @@ enum AttrValue<'a> {
 }
 
 impl<'a> Value<'a> for AttrValue<'a> {
-    type ArrayIter = std::iter::Map<std::slice::Iter<'a, serde_json::Value>, fn(&'a serde_json::Value) -> AttrValue<'a>>;
+    type ArrayIter = std::iter::Map<
+        std::slice::Iter<'a, serde_json::Value>,
+        fn(&'a serde_json::Value) -> AttrValue<'a>,
+    >;
     type ObjectIter = std::iter::Map<
         serde_json::map::Iter<'a>,
         fn((&'a String, &'a serde_json::Value)) -> (&'a str, AttrValue<'a>),

@@ -120,7 +120,10 @@ fn full_query(
 }
 
 /// Runs a search.
-pub fn search(partitions: &Partitions, req: &SearchRequest<'_>) -> Result<SearchResult, SearchError> {
+pub fn search(
+    partitions: &Partitions,
+    req: &SearchRequest<'_>,
+) -> Result<SearchResult, SearchError> {
     let user = Compiler::new(partitions.fields(), req.now).compile(req.query)?;
     let query = full_query(partitions, req.tenant, user, req.start, req.end);
     let cursor_key = req
@@ -146,11 +149,16 @@ pub fn search(partitions: &Partitions, req: &SearchRequest<'_>) -> Result<Search
         remaining += fruit.after_cursor;
         best.extend(fruit.top.into_iter().map(|(k, d)| (k, pi, d)));
     }
-    best.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    best.sort_unstable_by_key(|b| Reverse(b.0));
     best.truncate(req.limit);
     let mut hits = Vec::with_capacity(best.len());
     for (_, pi, addr) in &best {
-        hits.push(read_hit(partitions.fields().doc, &parts[*pi], &searchers[*pi], *addr)?);
+        hits.push(read_hit(
+            partitions.fields().doc,
+            &parts[*pi],
+            &searchers[*pi],
+            *addr,
+        )?);
     }
     let next_cursor = if remaining > hits.len() as u64 {
         hits.last().map(|h| Cursor { ts: h.ts, id: h.id })
@@ -170,9 +178,9 @@ fn read_hit(
     searcher: &tantivy::Searcher,
     addr: DocAddress,
 ) -> Result<Hit, IndexError> {
-    let doc: TantivyDocument = searcher
-        .doc(addr)
-        .map_err(|e| IndexError::tantivy(format!("read hit from {}", partition.dir.display()), e))?;
+    let doc: TantivyDocument = searcher.doc(addr).map_err(|e| {
+        IndexError::tantivy(format!("read hit from {}", partition.dir.display()), e)
+    })?;
     let seg = searcher.segment_reader(addr.segment_ord);
     let ff = seg.fast_fields();
     let ts = ff
@@ -299,7 +307,11 @@ impl Collector for TopCollector {
     type Fruit = TopFruit;
     type Child = TopSegment;
 
-    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<TopSegment> {
+    fn for_segment(
+        &self,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TopSegment> {
         Ok(TopSegment {
             segment,
             ts: ts_column(reader)?,
@@ -328,7 +340,7 @@ impl Collector for TopCollector {
             after_cursor += f.after_cursor;
             top.extend(f.top);
         }
-        top.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        top.sort_unstable_by_key(|t| Reverse(t.0));
         top.truncate(self.limit);
         Ok(TopFruit {
             total,
@@ -406,7 +418,11 @@ impl Collector for HistogramCollector {
     type Fruit = Vec<u64>;
     type Child = HistogramSegment;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<HistogramSegment> {
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<HistogramSegment> {
         Ok(HistogramSegment {
             ts: ts_column(reader)?,
             start: self.start,

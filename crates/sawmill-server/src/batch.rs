@@ -52,7 +52,10 @@ impl Batch {
         payload.push(VERSION);
         put_str16(&mut payload, &header.tenant);
         payload.extend_from_slice(&header.received_at.to_le_bytes());
-        put_str16(&mut payload, header.idempotency_key.as_deref().unwrap_or(""));
+        put_str16(
+            &mut payload,
+            header.idempotency_key.as_deref().unwrap_or(""),
+        );
         payload.extend_from_slice(&(header.answer.len() as u32).to_le_bytes());
         payload.extend_from_slice(&header.answer);
         let mut spans = Vec::with_capacity(events.len());
@@ -72,7 +75,10 @@ impl Batch {
 
     /// Decodes only the header of a payload.
     pub fn decode_header(payload: &[u8]) -> Result<(BatchHeader, usize), BatchError> {
-        let mut r = Reader { buf: payload, pos: 0 };
+        let mut r = Reader {
+            buf: payload,
+            pos: 0,
+        };
         let version = r.u8()?;
         if version != VERSION {
             return Err(BatchError(format!("unknown batch version {version}")));

@@ -191,7 +191,9 @@ impl Config {
             return invalid("index.max_open_writers must be at least 1");
         }
         if self.ingest.max_body_bytes == 0 || self.ingest.max_decompressed_bytes == 0 {
-            return invalid("ingest.max_body_bytes and ingest.max_decompressed_bytes must be positive");
+            return invalid(
+                "ingest.max_body_bytes and ingest.max_decompressed_bytes must be positive",
+            );
         }
         if self.ingest.max_line_bytes == 0 || self.ingest.max_fields == 0 {
             return invalid("ingest.max_line_bytes and ingest.max_fields must be positive");

@@ -108,7 +108,9 @@ impl IdempotencyStore {
         let mut entries = self.entries.lock();
         match entries.get(&id) {
             Some(Entry::InFlight) => Begin::InFlight,
-            Some(Entry::Done { answer, at }) if now - at < KEY_TTL_NANOS => Begin::Done(answer.clone()),
+            Some(Entry::Done { answer, at }) if now - at < KEY_TTL_NANOS => {
+                Begin::Done(answer.clone())
+            }
             _ => {
                 entries.insert(id, Entry::InFlight);
                 Begin::New
@@ -174,7 +176,8 @@ impl IdempotencyStore {
             })
             .collect();
         let body = serde_json::to_vec(&list).map_err(|e| e.to_string())?;
-        write_atomic(&self.path, &body).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+        write_atomic(&self.path, &body)
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
     }
 }
 
@@ -245,7 +248,10 @@ mod tests {
         store.complete("t", "k", b"{\"accepted\":1}".to_vec(), 10);
         store.save(20).unwrap();
         let again = IdempotencyStore::load(&path, 30).unwrap();
-        assert_eq!(again.begin("t", "k", 40), Begin::Done(b"{\"accepted\":1}".to_vec()));
+        assert_eq!(
+            again.begin("t", "k", 40),
+            Begin::Done(b"{\"accepted\":1}".to_vec())
+        );
     }
 
     #[test]

@@ -188,7 +188,10 @@ impl Worker {
         }
         let started = Instant::now();
         loop {
-            match self.catch_up(target).and_then(|_| self.commit().map(|_| ())) {
+            match self
+                .catch_up(target)
+                .and_then(|_| self.commit().map(|_| ()))
+            {
                 Ok(()) => break,
                 Err(e) => self.recover_from(e),
             }
@@ -240,7 +243,10 @@ impl Worker {
                 }
             };
             let result = result.and_then(|_| {
-                if self.first_dirty.is_some_and(|t| t.elapsed() >= self.refresh) {
+                if self
+                    .first_dirty
+                    .is_some_and(|t| t.elapsed() >= self.refresh)
+                {
                     self.commit()?;
                 }
                 if last_retention.elapsed() >= RETENTION_EVERY {
@@ -385,7 +391,9 @@ impl Worker {
                 self.publish(report.position);
                 tracing::info!(position = report.position, "index committed at shutdown");
             }
-            Err(e) => tracing::error!(error = %e, "final index commit failed; the wal will be replayed at start"),
+            Err(e) => {
+                tracing::error!(error = %e, "final index commit failed; the wal will be replayed at start")
+            }
         }
     }
 }

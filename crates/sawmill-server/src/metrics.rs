@@ -37,18 +37,20 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
+        let counter_vec =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
         let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {
             let g = IntGauge::new(name, help)?;
             registry.register(Box::new(g.clone()))?;
             Ok(g)
         };
         let histogram = |name: &str, help: &str| -> Result<Histogram, prometheus::Error> {
-            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(latency_buckets()))?;
+            let h =
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(latency_buckets()))?;
             registry.register(Box::new(h.clone()))?;
             Ok(h)
         };
@@ -88,7 +90,10 @@ impl Metrics {
                 "Requests refused as a whole, by reason",
                 &["reason"],
             )?,
-            wal_fsync_seconds: histogram("sawmill_wal_fsync_seconds", "WAL group-commit fsync latency")?,
+            wal_fsync_seconds: histogram(
+                "sawmill_wal_fsync_seconds",
+                "WAL group-commit fsync latency",
+            )?,
             wal_disk_bytes: gauge("sawmill_wal_disk_bytes", "Bytes of WAL segments on disk")?,
             wal_segments: gauge("sawmill_wal_segments", "WAL segments on disk")?,
             wal_durable_seq: gauge(
@@ -104,7 +109,10 @@ impl Metrics {
                 "Events acknowledged but not yet searchable",
             )?,
             index_docs: gauge("sawmill_index_docs", "Searchable events in the hot index")?,
-            index_commit_seconds: histogram("sawmill_index_commit_seconds", "Index commit latency")?,
+            index_commit_seconds: histogram(
+                "sawmill_index_commit_seconds",
+                "Index commit latency",
+            )?,
             index_skipped_events: counter_vec(
                 "sawmill_index_skipped_events_total",
                 "Events not indexed, by reason (retention: older than hot_retention)",

@@ -1,12 +1,12 @@
 //! Starting, running and stopping the server: opens the WAL, replays it into the index,
 //! serves the API and shuts down cleanly (drain requests, commit the index, close the WAL).
 
+use crate::batch::Batch;
 use crate::config::Config;
 use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
-use crate::batch::Batch;
 use anyhow::Context;
 use sawmill_index::{IndexerConfig, Partitions};
 use sawmill_wal::{Wal, WalConfig};
@@ -60,7 +60,10 @@ fn lock_data_dir(root: &Path) -> anyhow::Result<File> {
 
 /// Runs the server until SIGINT or SIGTERM. `on_listening` is called with the bound address
 /// once the API accepts connections.
-pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr, &Path)) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    on_listening: impl FnOnce(SocketAddr, &Path),
+) -> anyhow::Result<()> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -72,9 +75,12 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr, &Path)) -
 
     let mut wal_config = WalConfig::new(dirs.wal());
     wal_config.segment_bytes = config.wal.segment_bytes;
-    wal_config.max_record_bytes = u32::try_from(config.ingest.max_decompressed_bytes * 2 + (1 << 20)).unwrap_or(u32::MAX);
+    wal_config.max_record_bytes =
+        u32::try_from(config.ingest.max_decompressed_bytes * 2 + (1 << 20)).unwrap_or(u32::MAX);
     let fsync_metric = metrics.wal_fsync_seconds.clone();
-    wal_config.on_fsync = Some(Arc::new(move |d: Duration| fsync_metric.observe(d.as_secs_f64())));
+    wal_config.on_fsync = Some(Arc::new(move |d: Duration| {
+        fsync_metric.observe(d.as_secs_f64())
+    }));
     let (wal, report) = {
         let dir = dirs.wal();
         tokio::task::spawn_blocking(move || Wal::open(wal_config))
@@ -127,7 +133,9 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr, &Path)) -
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
-        inflight: Arc::new(Semaphore::new((config.ingest.max_inflight_bytes / 1024).max(1))),
+        inflight: Arc::new(Semaphore::new(
+            (config.ingest.max_inflight_bytes / 1024).max(1),
+        )),
         searches: Arc::new(Semaphore::new(config.search.max_concurrent)),
         config,
         wal: wal.clone(),
@@ -199,7 +207,11 @@ fn maintenance_step(state: &AppState) {
     }
     match state.wal.truncate_before(consumed) {
         Ok(0) => {}
-        Ok(n) => tracing::debug!(segments = n, below = consumed, "deleted consumed wal segments"),
+        Ok(n) => tracing::debug!(
+            segments = n,
+            below = consumed,
+            "deleted consumed wal segments"
+        ),
         Err(e) => tracing::error!(error = %e, "cannot delete consumed wal segments"),
     }
 }

@@ -42,7 +42,10 @@ pub async fn readyz(AxumState(state): AxumState<State>) -> Response {
         });
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body.to_string(),
         )
             .into_response()
@@ -56,7 +59,8 @@ pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
     let searchable = state.index.searchable_seq();
     m.wal_durable_seq.set(durable as i64);
     m.index_searchable_seq.set(searchable as i64);
-    m.index_lag_events.set(durable.saturating_sub(searchable) as i64);
+    m.index_lag_events
+        .set(durable.saturating_sub(searchable) as i64);
     let usage = state.wal.disk_usage();
     m.wal_disk_bytes.set(usage.bytes as i64);
     m.wal_segments.set(usage.segments as i64);

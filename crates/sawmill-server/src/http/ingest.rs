@@ -12,7 +12,9 @@ use axum::extract::{RawQuery, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use sawmill_core::{decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext};
+use sawmill_core::{
+    decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
@@ -46,8 +48,8 @@ fn parse_params(query: Option<&str>) -> Result<Params, ApiError> {
                     "false" | "" => false,
                     other => {
                         return Err(ApiError::bad_request(format!(
-                            "refresh={other} is not supported; use refresh=wait_for or refresh=false"
-                        )))
+                        "refresh={other} is not supported; use refresh=wait_for or refresh=false"
+                    )))
                     }
                 }
             }
@@ -66,7 +68,12 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
         return Ok(BodyFormat::Ndjson);
     };
     let text = value.to_str().unwrap_or("");
-    let essence = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-ndjson" | "application/ndjson" | "application/json"
         | "application/jsonlines" | "application/x-jsonlines" | "application/jsonl" => {
@@ -131,7 +138,10 @@ async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes,
     tokio::time::timeout(timeout, read).await.map_err(|_| {
         ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            format!("the request body did not arrive within {}s", timeout.as_secs()),
+            format!(
+                "the request body did not arrive within {}s",
+                timeout.as_secs()
+            ),
         )
     })?
 }
@@ -164,7 +174,11 @@ pub async fn ingest(
                     s if s.is_server_error() => "internal",
                     _ => "bad_request",
                 };
-                state.metrics.rejected_requests.with_label_values(&[reason]).inc();
+                state
+                    .metrics
+                    .rejected_requests
+                    .with_label_values(&[reason])
+                    .inc();
             }
             e.into_response()
         }
@@ -206,9 +220,16 @@ async fn ingest_inner(
             Some(k.to_string())
         }
     };
-    let lag = state.wal.durable_seq().saturating_sub(state.index.searchable_seq());
+    let lag = state
+        .wal
+        .durable_seq()
+        .saturating_sub(state.index.searchable_seq());
     if lag > limits.max_index_lag_events {
-        state.metrics.rejected_requests.with_label_values(&["index_lag"]).inc();
+        state
+            .metrics
+            .rejected_requests
+            .with_label_values(&["index_lag"])
+            .inc();
         return Err(ApiError::unavailable(
             format!("indexing is {lag} events behind; retry shortly"),
             2,
@@ -249,7 +270,17 @@ async fn ingest_inner(
             }
         }
     }
-    let result = ingest_body(state, &tenant, key.clone(), params, format, encoding, body, now).await;
+    let result = ingest_body(
+        state,
+        &tenant,
+        key.clone(),
+        params,
+        format,
+        encoding,
+        body,
+        now,
+    )
+    .await;
     if let Some(k) = &key {
         match &result {
             Ok((_, answer)) => state.idempotency.complete(&tenant, k, answer.clone(), now),
@@ -295,9 +326,11 @@ async fn ingest_body(
         limits,
     };
     let tenant_owned = tenant.to_string();
-    let prepared = tokio::task::spawn_blocking(move || prepare(&body, encoding, format, &ctx, tenant_owned, key))
-        .await
-        .map_err(|e| ApiError::internal(format!("ingest worker failed: {e}")))??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(&body, encoding, format, &ctx, tenant_owned, key)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("ingest worker failed: {e}")))??;
     let m = &state.metrics;
     m.ingest_bytes
         .with_label_values(&["decompressed"])
@@ -336,17 +369,28 @@ async fn ingest_body(
             };
             return Err(ApiError {
                 status,
-                message: format!("the events could not be made durable ({e}); nothing was ingested: retry later"),
+                message: format!(
+                    "the events could not be made durable ({e}); nothing was ingested: retry later"
+                ),
                 retry_after: Some(5),
             });
         }
-        Err(_) => return Err(ApiError::unavailable("the server is shutting down; retry", 5)),
+        Err(_) => {
+            return Err(ApiError::unavailable(
+                "the server is shutting down; retry",
+                5,
+            ))
+        }
     };
     m.ingest_events
         .with_label_values(&["accepted"])
         .inc_by(u64::from(count));
     if params.wait_for {
-        let _ = tokio::time::timeout(WAIT_FOR_LIMIT, state.index.wait_searchable(appended.end_seq)).await;
+        let _ = tokio::time::timeout(
+            WAIT_FOR_LIMIT,
+            state.index.wait_searchable(appended.end_seq),
+        )
+        .await;
     }
     Ok((json_ok(answer.clone()), answer))
 }
@@ -360,10 +404,13 @@ fn prepare(
     tenant: String,
     key: Option<String>,
 ) -> Result<Prepared, ApiError> {
-    let raw = decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
-        DecodeError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
-    })?;
+    let raw =
+        decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
+            DecodeError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            other => ApiError::bad_request(other.to_string()),
+        })?;
     let parsed = parse_body(&raw, format, ctx);
     let accepted = parsed.events.len();
     let answer = serde_json::to_vec(&serde_json::json!({

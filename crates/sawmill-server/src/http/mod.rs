@@ -40,7 +40,10 @@ pub type State = Arc<AppState>;
 pub fn router(state: State) -> Router {
     Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
-        .route("/api/v1/search", get(search::search_get).post(search::search_post))
+        .route(
+            "/api/v1/search",
+            get(search::search_get).post(search::search_post),
+        )
         .route("/api/v1/histogram", get(search::histogram))
         .route("/api/v1/admin/flush", post(admin::flush))
         .route("/healthz", get(admin::healthz))
@@ -52,7 +55,11 @@ pub fn router(state: State) -> Router {
 }
 
 async fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint: the API lives under /api/v1").into_response()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: the API lives under /api/v1",
+    )
+    .into_response()
 }
 
 async fn method_not_allowed() -> Response {

@@ -109,13 +109,17 @@ fn encode_cursor(order: Order, c: Cursor) -> String {
 }
 
 fn decode_cursor(order: Order, text: &str) -> Result<Cursor, ApiError> {
-    let bad = || ApiError::bad_request("cursor is not one this server handed out: pass next_cursor from the previous answer unchanged");
+    let bad = || {
+        ApiError::bad_request("cursor is not one this server handed out: pass next_cursor from the previous answer unchanged")
+    };
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|_| bad())?;
     let raw = String::from_utf8(raw).map_err(|_| bad())?;
     let mut parts = raw.split(':');
-    let (Some(o), Some(ts), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(o), Some(ts), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad());
     };
     let expected = match order {
@@ -175,7 +179,12 @@ pub async fn search_get(AxumState(state): AxumState<State>, RawQuery(raw): RawQu
         Ok(p) => run_search(&state, p, started).await,
         Err(e) => Err(e),
     };
-    observe(&state, "search", started, result.unwrap_or_else(IntoResponse::into_response))
+    observe(
+        &state,
+        "search",
+        started,
+        result.unwrap_or_else(IntoResponse::into_response),
+    )
 }
 
 pub async fn search_post(AxumState(state): AxumState<State>, body: Bytes) -> Response {
@@ -184,7 +193,12 @@ pub async fn search_post(AxumState(state): AxumState<State>, body: Bytes) -> Res
         Ok(p) => run_search(&state, p, started).await,
         Err(e) => Err(e),
     };
-    observe(&state, "search", started, result.unwrap_or_else(IntoResponse::into_response))
+    observe(
+        &state,
+        "search",
+        started,
+        result.unwrap_or_else(IntoResponse::into_response),
+    )
 }
 
 async fn run_search(state: &State, params: Params, started: Instant) -> Result<Response, ApiError> {
@@ -201,7 +215,9 @@ async fn run_search(state: &State, params: Params, started: Instant) -> Result<R
                     .ok()
                     .filter(|&l| l <= MAX_LIMIT)
                     .ok_or_else(|| {
-                        ApiError::bad_request(format!("limit={v}: must be a whole number from 0 to {MAX_LIMIT}"))
+                        ApiError::bad_request(format!(
+                            "limit={v}: must be a whole number from 0 to {MAX_LIMIT}"
+                        ))
                     })?
             }
             "order" => {
@@ -241,7 +257,8 @@ async fn run_search(state: &State, params: Params, started: Instant) -> Result<R
     .await
     .map_err(|e| ApiError::internal(format!("search worker failed: {e}")))?
     .map_err(search_error)?;
-    let mut body = Vec::with_capacity(256 + result.hits.iter().map(|h| h.json.len() + 1).sum::<usize>());
+    let mut body =
+        Vec::with_capacity(256 + result.hits.iter().map(|h| h.json.len() + 1).sum::<usize>());
     body.extend_from_slice(format!("{{\"total\":{},\"hits\":[", result.total).as_bytes());
     for (i, hit) in result.hits.iter().enumerate() {
         if i > 0 {
@@ -312,7 +329,12 @@ pub async fn histogram(AxumState(state): AxumState<State>, RawQuery(raw): RawQue
         Ok(p) => run_histogram(&state, p).await,
         Err(e) => Err(e),
     };
-    observe(&state, "histogram", started, result.unwrap_or_else(IntoResponse::into_response))
+    observe(
+        &state,
+        "histogram",
+        started,
+        result.unwrap_or_else(IntoResponse::into_response),
+    )
 }
 
 async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiError> {
@@ -327,12 +349,18 @@ async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiErr
         auto_interval(common.start, common.end)
     } else {
         let d = parse_duration(interval_text).map_err(|e| {
-            ApiError::bad_request(format!("interval={interval_text}: {e} (use 10s, 1m, 1h, 1d or auto)"))
+            ApiError::bad_request(format!(
+                "interval={interval_text}: {e} (use 10s, 1m, 1h, 1d or auto)"
+            ))
         })?;
         i64::try_from(d.as_nanos())
             .ok()
             .filter(|&n| n >= 1_000_000)
-            .ok_or_else(|| ApiError::bad_request(format!("interval={interval_text}: must be between 1ms and 100 years")))?
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "interval={interval_text}: must be between 1ms and 100 years"
+                ))
+            })?
     };
     let aligned = common.start - common.start.rem_euclid(interval);
     let buckets = (common.end - aligned + interval - 1) / interval;
@@ -346,7 +374,16 @@ async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiErr
     let tenant = tenant().to_string();
     let (start, end) = (common.start, common.end);
     let counts = tokio::task::spawn_blocking(move || {
-        sawmill_index::histogram(&partitions, &tenant, &common.query, start, end, aligned, interval, now)
+        sawmill_index::histogram(
+            &partitions,
+            &tenant,
+            &common.query,
+            start,
+            end,
+            aligned,
+            interval,
+            now,
+        )
     })
     .await
     .map_err(|e| ApiError::internal(format!("histogram worker failed: {e}")))?
