@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{arg, corpus, tantivy_baseline, Server};
+use support::{arg, corpus, count_all, ingest_all, split_batches, tantivy_baseline, Server};
 
 fn main() {
     let events: u64 = arg("events", "1000000").parse().expect("--events");
@@ -20,25 +18,7 @@ fn main() {
     let refresh = arg("refresh", "1s");
     let path = corpus(events, 7, "2026-11-20T00:00:00Z", "50");
 
-    // cut the corpus into batches of whole lines
-    let mut batches: Vec<(Vec<u8>, u64)> = Vec::new();
-    let mut cur = Vec::with_capacity(batch_bytes + 4096);
-    let mut lines_in = 0u64;
-    let mut total_bytes = 0usize;
-    for line in BufReader::new(std::fs::File::open(&path).expect("open corpus")).split(b'\n') {
-        let line = line.expect("read corpus");
-        total_bytes += line.len() + 1;
-        cur.extend_from_slice(&line);
-        cur.push(b'\n');
-        lines_in += 1;
-        if cur.len() >= batch_bytes {
-            batches.push((std::mem::take(&mut cur), lines_in));
-            lines_in = 0;
-        }
-    }
-    if !cur.is_empty() {
-        batches.push((cur, lines_in));
-    }
+    let (batches, total_bytes) = split_batches(&path, batch_bytes);
     let n_events: u64 = batches.iter().map(|b| b.1).sum();
 
     let dir = support::root()
@@ -48,66 +28,11 @@ fn main() {
     let config = format!("[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\n");
     let server = Server::start(&dir, &config);
     let batches = Arc::new(batches);
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
-            let batches = batches.clone();
-            let next = next.clone();
-            let url = format!("{}/api/v1/ingest", server.url);
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(300))
-                    .build()
-                    .expect("client");
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((body, n)) = batches.get(i) else {
-                        break;
-                    };
-                    loop {
-                        let resp = http
-                            .post(&url)
-                            .header("content-type", "application/x-ndjson")
-                            .body(body.clone())
-                            .send()
-                            .expect("ingest");
-                        let status = resp.status().as_u16();
-                        let text = resp.text().unwrap_or_default();
-                        if status == 503 || status == 429 {
-                            std::thread::sleep(Duration::from_millis(200));
-                            continue;
-                        }
-                        assert_eq!(status, 200, "{text}");
-                        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-                        assert_eq!(v["accepted"].as_u64(), Some(*n), "{text}");
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().expect("client thread");
-    }
+    ingest_all(&server.url, &batches, clients);
     let acked = started.elapsed();
     // searchable: wait until the exact total is visible
-    let http = reqwest::blocking::Client::new();
-    loop {
-        let v: serde_json::Value = http
-            .get(format!("{}/api/v1/search", server.url))
-            .query(&[
-                ("q", "*"),
-                ("start", "0"),
-                ("end", "now+3650d"),
-                ("limit", "0"),
-            ])
-            .send()
-            .and_then(|r| r.json())
-            .expect("search");
-        if v["total"].as_u64() == Some(n_events) {
-            break;
-        }
+    while count_all(&server.url) != n_events {
         std::thread::sleep(Duration::from_millis(20));
     }
     let searchable = started.elapsed();

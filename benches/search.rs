@@ -10,9 +10,8 @@
 mod support;
 
 use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader};
-use std::time::{Duration, Instant};
-use support::{arg, corpus, percentile, Server};
+use std::time::Instant;
+use support::{arg, corpus, count_all, ingest_all, percentile, split_batches, Server};
 
 const START: &str = "2026-11-20T00:00:00Z";
 const START_SECS: i64 = 1_795_132_800; // 2026-11-20T00:00:00Z
@@ -87,33 +86,31 @@ fn main() {
             .format(&time::format_description::well_known::Rfc3339)
             .expect("format")
     };
-    let mut run =
-        |name: &str,
-         f: &mut MakeRequest| {
-            let mut samples = Vec::with_capacity(runs);
-            let mut hits_total = 0u64;
-            for _ in 0..runs {
-                let (endpoint, params) = f(&mut rng);
-                let t = Instant::now();
-                let resp = http
-                    .get(format!("{}{endpoint}", server.url))
-                    .query(&params)
-                    .send()
-                    .expect("request");
-                assert_eq!(resp.status().as_u16(), 200, "{params:?}");
-                let v: serde_json::Value = resp.json().expect("json");
-                samples.push(t.elapsed().as_secs_f64() * 1000.0);
-                hits_total += v["total"].as_u64().unwrap_or(0);
-            }
-            samples.sort_by(|a, b| a.total_cmp(b));
-            println!(
-                "{name:<40} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  (mean matches {:.0})",
-                percentile(&samples, 50.0),
-                percentile(&samples, 99.0),
-                samples.last().copied().unwrap_or(f64::NAN),
-                hits_total as f64 / runs as f64
-            );
-        };
+    let mut run = |name: &str, f: &mut MakeRequest| {
+        let mut samples = Vec::with_capacity(runs);
+        let mut hits_total = 0u64;
+        for _ in 0..runs {
+            let (endpoint, params) = f(&mut rng);
+            let t = Instant::now();
+            let resp = http
+                .get(format!("{}{endpoint}", server.url))
+                .query(&params)
+                .send()
+                .expect("request");
+            assert_eq!(resp.status().as_u16(), 200, "{params:?}");
+            let v: serde_json::Value = resp.json().expect("json");
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            hits_total += v["total"].as_u64().unwrap_or(0);
+        }
+        samples.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{name:<40} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms  (mean matches {:.0})",
+            percentile(&samples, 50.0),
+            percentile(&samples, 99.0),
+            samples.last().copied().unwrap_or(f64::NAN),
+            hits_total as f64 / runs as f64
+        );
+    };
     run("keyword + 2h range, newest 100", &mut |rng| {
         let s = START_SECS + rng.gen_range(0..span - 7200);
         let svc = services[rng.gen_range(0..services.len())];
@@ -177,59 +174,18 @@ fn main() {
 /// Ingests the corpus with 4 clients and waits until it is searchable.
 fn load(server: &Server, path: &std::path::Path) {
     let started = Instant::now();
-    let mut batches = Vec::new();
-    let mut cur = Vec::new();
-    let mut n = 0u64;
-    for line in BufReader::new(std::fs::File::open(path).expect("open")).split(b'\n') {
-        let line = line.expect("read");
-        cur.extend_from_slice(&line);
-        cur.push(b'\n');
-        n += 1;
-        if cur.len() >= 2_000_000 {
-            batches.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        batches.push(cur);
-    }
-    let batches = std::sync::Arc::new(batches);
-    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let batches = batches.clone();
-            let next = next.clone();
-            let url = format!("{}/api/v1/ingest", server.url);
-            std::thread::spawn(move || {
-                let http = reqwest::blocking::Client::builder()
-                    .timeout(Duration::from_secs(300))
-                    .build()
-                    .expect("client");
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(body) = batches.get(i) else { break };
-                    loop {
-                        let r = http
-                            .post(&url)
-                            .header("content-type", "application/x-ndjson")
-                            .body(body.clone())
-                            .send()
-                            .expect("ingest");
-                        if r.status().as_u16() == 200 {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("client");
-    }
-    let http = reqwest::blocking::Client::new();
-    http.post(format!("{}/api/v1/admin/flush", server.url))
+    let (batches, _) = split_batches(path, 2_000_000);
+    let n: u64 = batches.iter().map(|b| b.1).sum();
+    ingest_all(&server.url, &std::sync::Arc::new(batches), 4);
+    reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/admin/flush", server.url))
         .send()
         .expect("flush");
+    assert_eq!(
+        count_all(&server.url),
+        n,
+        "every event searchable after flush"
+    );
     eprintln!(
         "loaded {n} events in {:.1}s",
         started.elapsed().as_secs_f64()

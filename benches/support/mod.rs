@@ -173,3 +173,90 @@ pub fn tantivy_baseline(corpus: &Path, threads: usize) -> Option<String> {
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+/// Cuts an NDJSON file into batches of whole lines of about `batch_bytes`; each batch with
+/// its number of lines. Also returns the total bytes.
+pub fn split_batches(path: &Path, batch_bytes: usize) -> (Vec<(Vec<u8>, u64)>, usize) {
+    let mut batches = Vec::new();
+    let mut cur = Vec::with_capacity(batch_bytes + 4096);
+    let mut lines = 0u64;
+    let mut total = 0usize;
+    for line in BufReader::new(std::fs::File::open(path).expect("open corpus")).split(b'\n') {
+        let line = line.expect("read corpus");
+        total += line.len() + 1;
+        cur.extend_from_slice(&line);
+        cur.push(b'\n');
+        lines += 1;
+        if cur.len() >= batch_bytes {
+            batches.push((std::mem::take(&mut cur), lines));
+            lines = 0;
+        }
+    }
+    if !cur.is_empty() {
+        batches.push((cur, lines));
+    }
+    (batches, total)
+}
+
+/// Sends every batch to `url`/api/v1/ingest from `clients` threads; retries 429/503 and
+/// checks that every line was accepted.
+pub fn ingest_all(url: &str, batches: &std::sync::Arc<Vec<(Vec<u8>, u64)>>, clients: usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let batches = batches.clone();
+            let next = next.clone();
+            let url = format!("{url}/api/v1/ingest");
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(300))
+                    .build()
+                    .expect("client");
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((body, n)) = batches.get(i) else {
+                        break;
+                    };
+                    loop {
+                        let resp = http
+                            .post(&url)
+                            .header("content-type", "application/x-ndjson")
+                            .body(body.clone())
+                            .send()
+                            .expect("ingest");
+                        let status = resp.status().as_u16();
+                        let text = resp.text().unwrap_or_default();
+                        if status == 503 || status == 429 {
+                            std::thread::sleep(Duration::from_millis(200));
+                            continue;
+                        }
+                        assert_eq!(status, 200, "{text}");
+                        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+                        assert_eq!(v["accepted"].as_u64(), Some(*n), "{text}");
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client thread");
+    }
+}
+
+/// The exact number of events the server finds over all time.
+pub fn count_all(url: &str) -> u64 {
+    let v: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("{url}/api/v1/search"))
+        .query(&[
+            ("q", "*"),
+            ("start", "0"),
+            ("end", "now+3650d"),
+            ("limit", "0"),
+        ])
+        .send()
+        .and_then(|r| r.json())
+        .expect("search");
+    v["total"].as_u64().unwrap_or(0)
+}

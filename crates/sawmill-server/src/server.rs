@@ -75,8 +75,8 @@ pub async fn run(
 
     let mut wal_config = WalConfig::new(dirs.wal());
     wal_config.segment_bytes = config.wal.segment_bytes;
-    wal_config.max_record_bytes =
-        u32::try_from(config.ingest.max_decompressed_bytes * 2 + (1 << 20)).unwrap_or(u32::MAX);
+    // a normalized batch can be several times its text (short plain-text lines grow most)
+    wal_config.max_record_bytes = u32::MAX;
     let fsync_metric = metrics.wal_fsync_seconds.clone();
     wal_config.on_fsync = Some(Arc::new(move |d: Duration| {
         fsync_metric.observe(d.as_secs_f64())

@@ -314,12 +314,14 @@ async fn ingest_body(
         max_fields: cfg.max_fields,
         max_depth: cfg.max_depth,
     };
-    // decompressed bodies and their parsed events need memory of their own
-    let _parse_permit = if matches!(encoding, ContentEncoding::Identity) {
-        reserve(state, body.len() * 2).await?
+    // decompressed bodies and their parsed events need memory of their own: parsed events
+    // take about three times their text
+    let text_bytes = if matches!(encoding, ContentEncoding::Identity) {
+        body.len()
     } else {
-        reserve(state, (body.len() * 8).min(cfg.max_decompressed_bytes) * 2).await?
+        (body.len() * 8).min(cfg.max_decompressed_bytes)
     };
+    let _parse_permit = reserve(state, text_bytes * 4).await?;
     let ctx = ParseContext {
         received_at: now,
         default_source: params.source,

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sawmill_core::{format_rfc3339, parse_duration, parse_time_param};
 use sawmill_index::query::{parse, Query};
-use sawmill_index::{Cursor, Order, SearchError, SearchRequest};
+use sawmill_index::{Cursor, Order, Partitions, SearchError, SearchRequest};
 use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -152,6 +152,20 @@ async fn permit(state: &State) -> Result<OwnedSemaphorePermit, ApiError> {
     }
 }
 
+/// Runs `f` over the index on the blocking pool, within the limit of concurrent searches.
+async fn on_index<T: Send + 'static>(
+    state: &State,
+    what: &str,
+    f: impl FnOnce(&Partitions) -> Result<T, SearchError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = permit(state).await?;
+    let partitions = state.partitions.clone();
+    tokio::task::spawn_blocking(move || f(&partitions))
+        .await
+        .map_err(|e| ApiError::internal(format!("{what} worker failed: {e}")))?
+        .map_err(search_error)
+}
+
 fn search_error(e: SearchError) -> ApiError {
     match e {
         SearchError::Query(e) => ApiError::bad_request(format!("invalid query: {e}")),
@@ -236,12 +250,10 @@ async fn run_search(state: &State, params: Params, started: Instant) -> Result<R
         }
     }
     let cursor = cursor_text.map(|c| decode_cursor(order, &c)).transpose()?;
-    let _permit = permit(state).await?;
-    let partitions = state.partitions.clone();
     let tenant = tenant().to_string();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = on_index(state, "search", move |partitions| {
         sawmill_index::search(
-            &partitions,
+            partitions,
             &SearchRequest {
                 tenant: &tenant,
                 query: &common.query,
@@ -254,9 +266,7 @@ async fn run_search(state: &State, params: Params, started: Instant) -> Result<R
             },
         )
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("search worker failed: {e}")))?
-    .map_err(search_error)?;
+    .await?;
     let mut body =
         Vec::with_capacity(256 + result.hits.iter().map(|h| h.json.len() + 1).sum::<usize>());
     body.extend_from_slice(format!("{{\"total\":{},\"hits\":[", result.total).as_bytes());
@@ -369,13 +379,11 @@ async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiErr
             "interval={interval_text} over this range gives {buckets} buckets; the limit is {MAX_BUCKETS}: use a larger interval or auto"
         )));
     }
-    let _permit = permit(state).await?;
-    let partitions = state.partitions.clone();
     let tenant = tenant().to_string();
     let (start, end) = (common.start, common.end);
-    let counts = tokio::task::spawn_blocking(move || {
+    let counts = on_index(state, "histogram", move |partitions| {
         sawmill_index::histogram(
-            &partitions,
+            partitions,
             &tenant,
             &common.query,
             start,
@@ -385,9 +393,7 @@ async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiErr
             now,
         )
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("histogram worker failed: {e}")))?
-    .map_err(search_error)?;
+    .await?;
     let buckets: Vec<_> = counts
         .iter()
         .enumerate()
