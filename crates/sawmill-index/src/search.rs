@@ -10,6 +10,7 @@
 use crate::compile::{ts_range_query, CompileError, Compiler};
 use crate::partition::{Partition, Partitions};
 use crate::query::Query as Ast;
+use crate::schema::Fields;
 use crate::IndexError;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -17,9 +18,11 @@ use std::ops::Bound;
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::ColumnValues;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument, Term,
+};
 
 /// Result order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,36 +90,63 @@ fn sort_key(order: Order, ts: i64, id: u64) -> u128 {
     }
 }
 
-/// The query of one request: the user's query, the tenant and the time range.
-fn full_query(
-    partitions: &Partitions,
+/// The query of one request on one partition: the user's query, the tenant and the time
+/// range. Clauses every document of the partition satisfies are left out (a partition that
+/// holds one tenant, a range that covers the partition), so a `*` over whole days reads the
+/// timestamp column without intersecting anything. `None`: the partition cannot match.
+fn partition_query(
+    fields: &Fields,
+    searcher: &Searcher,
     tenant: &str,
-    user: Option<Box<dyn Query>>,
+    user: Option<&dyn Query>,
     start: i64,
     end: i64,
-) -> Box<dyn Query> {
-    let fields = partitions.fields();
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (
+) -> tantivy::Result<Option<Box<dyn Query>>> {
+    let tenant_term = Term::from_field_text(fields.tenant, tenant);
+    let tenant_docs = searcher.doc_freq(&tenant_term)?;
+    if tenant_docs == 0 {
+        return Ok(None);
+    }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if tenant_docs != searcher.num_docs() {
+        clauses.push((
             Occur::Must,
-            Box::new(TermQuery::new(
-                Term::from_field_text(fields.tenant, tenant),
-                IndexRecordOption::Basic,
-            )),
-        ),
-        (
+            Box::new(TermQuery::new(tenant_term, IndexRecordOption::Basic)),
+        ));
+    }
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for segment in searcher.segment_readers() {
+        if segment.num_docs() == 0 {
+            continue;
+        }
+        let ts = segment.fast_fields().i64("ts")?;
+        lo = lo.min(ts.min_value());
+        hi = hi.max(ts.max_value());
+    }
+    if lo > hi || hi < start || lo >= end {
+        return Ok(None);
+    }
+    if !(start <= lo && hi < end) {
+        clauses.push((
             Occur::Must,
             Box::new(ts_range_query(
                 fields.ts,
                 Bound::Included(start),
                 Bound::Excluded(end),
             )),
-        ),
-    ];
-    if let Some(user) = user {
-        clauses.push((Occur::Must, user));
+        ));
     }
-    Box::new(BooleanQuery::new(clauses))
+    if let Some(user) = user {
+        clauses.push((Occur::Must, user.box_clone()));
+    }
+    Ok(Some(match clauses.len() {
+        0 => Box::new(AllQuery),
+        1 => clauses
+            .pop()
+            .map(|(_, q)| q)
+            .unwrap_or_else(|| Box::new(AllQuery)),
+        _ => Box::new(BooleanQuery::new(clauses)),
+    }))
 }
 
 /// Runs a search.
@@ -125,7 +155,6 @@ pub fn search(
     req: &SearchRequest<'_>,
 ) -> Result<SearchResult, SearchError> {
     let user = Compiler::new(partitions.fields(), req.now).compile(req.query)?;
-    let query = full_query(partitions, req.tenant, user, req.start, req.end);
     let cursor_key = req
         .cursor
         .map(|c| sort_key(req.order, c.ts, c.id))
@@ -142,6 +171,16 @@ pub fn search(
     let parts = partitions.overlapping(req.start, req.end);
     let searchers: Vec<_> = parts.iter().map(|p| p.reader.searcher()).collect();
     for (pi, searcher) in searchers.iter().enumerate() {
+        let query = partition_query(
+            partitions.fields(),
+            searcher,
+            req.tenant,
+            user.as_deref(),
+            req.start,
+            req.end,
+        )
+        .map_err(|e| IndexError::tantivy("search", e))?;
+        let Some(query) = query else { continue };
         let fruit = searcher
             .search(query.as_ref(), &collector)
             .map_err(|e| IndexError::tantivy("search", e))?;
@@ -228,16 +267,24 @@ pub fn histogram(
         return Ok(counts);
     }
     let user = Compiler::new(partitions.fields(), now).compile(query)?;
-    let query = full_query(partitions, tenant, user, start, end);
     let collector = HistogramCollector {
         start: origin,
         interval,
         buckets,
     };
     for p in partitions.overlapping(start, end) {
-        let fruit = p
-            .reader
-            .searcher()
+        let searcher = p.reader.searcher();
+        let query = partition_query(
+            partitions.fields(),
+            &searcher,
+            tenant,
+            user.as_deref(),
+            start,
+            end,
+        )
+        .map_err(|e| IndexError::tantivy("histogram", e))?;
+        let Some(query) = query else { continue };
+        let fruit = searcher
             .search(query.as_ref(), &collector)
             .map_err(|e| IndexError::tantivy("histogram", e))?;
         for (c, f) in counts.iter_mut().zip(fruit) {

@@ -86,6 +86,9 @@ fn query_semantics_on_real_partitions() {
     for (i, e) in events.iter().enumerate() {
         assert!(add(&mut ix, "default", i as u64, e));
     }
+    // another tenant's event in the same partitions must never show
+    let foreign = event(T0 + 2 * SEC, "gateway timeout", json!({"status": 504}));
+    assert!(add(&mut ix, "acme", 3, &foreign));
     ix.commit().unwrap();
     assert_eq!(parts.all().len(), 2, "two day partitions");
     let cases = [
