@@ -25,28 +25,39 @@ fn main() {
         .join("target")
         .join("bench-data")
         .join("ingest-server");
-    let config = format!("[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\n");
+    let threads = arg("writer-threads", "2");
+    let config = format!(
+        "[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\nwriter_threads = {threads}\n"
+    );
     let server = Server::start(&dir, &config);
     let batches = Arc::new(batches);
     let started = Instant::now();
     ingest_all(&server.url, &batches, clients);
     let acked = started.elapsed();
+    if arg("flush", "no") == "yes" {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/admin/flush", server.url))
+            .send()
+            .expect("flush");
+    }
     // searchable: wait until the exact total is visible
     while count_all(&server.url) != n_events {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
     let searchable = started.elapsed();
     let rss = server.peak_rss_mib();
+    let cpu = server.cpu_seconds();
     server.stop();
 
     let mb = total_bytes as f64 / 1e6;
     println!("corpus: {} ({n_events} events, {mb:.1} MB)", path.display());
     println!(
-        "sawmill: clients={clients} batch_bytes={batch_bytes} refresh={refresh}: acked in {:.2}s, searchable in {:.2}s: {:.0} events/s, {:.1} MB/s, peak RSS {rss:.0} MiB",
+        "sawmill: clients={clients} batch_bytes={batch_bytes} refresh={refresh}: acked in {:.2}s, searchable in {:.2}s: {:.0} events/s, {:.1} MB/s, peak RSS {rss:.0} MiB, server CPU {cpu:.2}s ({:.1} MB per CPU-second)",
         acked.as_secs_f64(),
         searchable.as_secs_f64(),
         n_events as f64 / searchable.as_secs_f64(),
-        mb / searchable.as_secs_f64()
+        mb / searchable.as_secs_f64(),
+        mb / cpu
     );
     if arg("baseline", "yes") == "yes" {
         match tantivy_baseline(&path, 2) {

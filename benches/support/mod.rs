@@ -127,6 +127,21 @@ impl Server {
             .unwrap_or(f64::NAN)
     }
 
+    /// CPU time (user + system) the server has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // fields after the command name (which is in parentheses): utime is the 12th, stime the 13th
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        (ticks(11) + ticks(12)) / clock_ticks_per_second()
+    }
+
     pub fn stop(mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -166,12 +181,17 @@ pub fn tantivy_baseline(corpus: &Path, threads: usize) -> Option<String> {
         eprintln!("building the tantivy baseline failed");
         return None;
     }
+    let cpu_before = children_cpu_seconds();
     let out = Command::new(target.join("release").join("tantivy-baseline"))
         .arg(corpus)
         .arg(threads.to_string())
         .output()
         .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let cpu = children_cpu_seconds() - cpu_before;
+    Some(format!(
+        "{} cpu_s={cpu:.2}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    ))
 }
 
 /// Cuts an NDJSON file into batches of whole lines of about `batch_bytes`; each batch with
@@ -259,4 +279,28 @@ pub fn count_all(url: &str) -> u64 {
         .and_then(|r| r.json())
         .expect("search");
     v["total"].as_u64().unwrap_or(0)
+}
+
+/// `getconf CLK_TCK` (100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU time (user + system) of finished child processes of this process, in seconds.
+pub fn children_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // cutime and cstime are the 14th and 15th fields after the command name
+    (ticks(13) + ticks(14)) / clock_ticks_per_second()
 }

@@ -181,6 +181,15 @@ pub fn search(
         )
         .map_err(|e| IndexError::tantivy("search", e))?;
         let Some(query) = query else { continue };
+        if req.limit == 0 && req.cursor.is_none() {
+            // only the total: tantivy counts from postings and doc counts where it can
+            let n = searcher
+                .search(query.as_ref(), &tantivy::collector::Count)
+                .map_err(|e| IndexError::tantivy("count", e))?;
+            total += n as u64;
+            remaining += n as u64;
+            continue;
+        }
         let fruit = searcher
             .search(query.as_ref(), &collector)
             .map_err(|e| IndexError::tantivy("search", e))?;

@@ -11,21 +11,26 @@ use crate::batch::Batch;
 use crate::metrics::Metrics;
 use sawmill_index::{CommitReport, IndexError, Indexer, IndexerConfig, Partitions};
 use sawmill_wal::Wal;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
-/// Batches waiting in the queue hold at most this many payload bytes; beyond it the worker
-/// reads from the WAL instead.
-const MAX_QUEUED_BYTES: usize = 256 << 20;
+/// Batches waiting for the indexer hold at most this many payload bytes (their parsed events
+/// take about three times as much memory). Ingest waits for room before it appends to the
+/// WAL, so a slow indexer slows ingest down instead of growing memory.
+const MAX_QUEUED_KIB: usize = 64 << 10;
 /// How often old partitions are checked against the retention.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 enum Msg {
-    Batch { first_seq: u64, batch: Arc<Batch> },
+    Batch {
+        first_seq: u64,
+        batch: Arc<Batch>,
+        _room: QueueRoom,
+    },
     Flush(oneshot::Sender<Result<CommitReport, String>>),
     Shutdown,
 }
@@ -34,26 +39,30 @@ enum Msg {
 #[derive(Clone)]
 pub struct IndexHandle {
     tx: SyncSender<Msg>,
-    queued_bytes: Arc<AtomicUsize>,
+    room: Arc<Semaphore>,
     searchable: watch::Receiver<u64>,
     ready: watch::Receiver<bool>,
     committed: Arc<AtomicU64>,
 }
 
 impl IndexHandle {
-    /// Offers a durable batch to the indexer; never blocks (a refused batch is read back
+    /// Waits until the queue has room for a batch of `payload_bytes`; `None` after `timeout`.
+    pub async fn reserve(&self, payload_bytes: usize, timeout: Duration) -> Option<QueueRoom> {
+        let kib = payload_bytes.div_ceil(1024).clamp(1, MAX_QUEUED_KIB) as u32;
+        match tokio::time::timeout(timeout, self.room.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(permit)) => Some(QueueRoom(permit)),
+            _ => None,
+        }
+    }
+
+    /// Hands a durable batch to the indexer; never blocks (a refused batch is read back
     /// from the WAL).
-    pub fn offer(&self, first_seq: u64, batch: Arc<Batch>) {
-        let bytes = batch.payload.len();
-        if self.queued_bytes.load(Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES {
-            return;
-        }
-        self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.tx.try_send(Msg::Batch { first_seq, batch })
-        {
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        }
+    pub fn offer(&self, first_seq: u64, batch: Arc<Batch>, room: QueueRoom) {
+        let _ = self.tx.try_send(Msg::Batch {
+            first_seq,
+            batch,
+            _room: room,
+        });
     }
 
     /// Sequence number below which every event is searchable.
@@ -93,6 +102,9 @@ impl IndexHandle {
     }
 }
 
+/// Room reserved in the indexer's queue, released when the indexer is done with the batch.
+pub struct QueueRoom(#[allow(dead_code)] OwnedSemaphorePermit);
+
 /// The running worker.
 pub struct IndexWorker {
     handle: IndexHandle,
@@ -110,7 +122,6 @@ impl IndexWorker {
     ) -> Result<IndexWorker, IndexError> {
         let indexer = Indexer::open(partitions.clone(), config.clone())?;
         let (tx, rx) = sync_channel(4096);
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let (searchable_tx, searchable) = watch::channel(indexer.committed_position());
         let (ready_tx, ready) = watch::channel(false);
         let committed = Arc::new(AtomicU64::new(indexer.committed_position()));
@@ -120,7 +131,6 @@ impl IndexWorker {
             config,
             indexer: Some(indexer),
             rx,
-            queued_bytes: queued_bytes.clone(),
             searchable: searchable_tx,
             committed: committed.clone(),
             refresh,
@@ -138,7 +148,7 @@ impl IndexWorker {
         Ok(IndexWorker {
             handle: IndexHandle {
                 tx,
-                queued_bytes,
+                room: Arc::new(Semaphore::new(MAX_QUEUED_KIB)),
                 searchable,
                 ready,
                 committed,
@@ -167,7 +177,6 @@ struct Worker {
     /// `None` only while being rebuilt after an error.
     indexer: Option<Indexer>,
     rx: Receiver<Msg>,
-    queued_bytes: Arc<AtomicUsize>,
     searchable: watch::Sender<u64>,
     committed: Arc<AtomicU64>,
     refresh: Duration,
@@ -213,11 +222,9 @@ impl Worker {
                 None => self.refresh,
             };
             let result = match self.rx.recv_timeout(timeout) {
-                Ok(Msg::Batch { first_seq, batch }) => {
-                    self.queued_bytes
-                        .fetch_sub(batch.payload.len(), Ordering::Relaxed);
-                    self.take_batch(first_seq, &batch)
-                }
+                Ok(Msg::Batch {
+                    first_seq, batch, ..
+                }) => self.take_batch(first_seq, &batch),
                 Ok(Msg::Flush(reply)) => {
                     let target = self.wal.durable_seq();
                     let result = self.catch_up(target).and_then(|_| self.commit());

@@ -21,6 +21,8 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// How long a request may wait for in-flight memory before it is refused.
 const MEMORY_WAIT: Duration = Duration::from_secs(5);
+/// How long a parsed batch may wait for room in the indexer's queue before ingest answers 503.
+const INDEX_QUEUE_WAIT: Duration = Duration::from_secs(30);
 /// How long `refresh=wait_for` holds the answer at most.
 const WAIT_FOR_LIMIT: Duration = Duration::from_secs(60);
 
@@ -118,10 +120,15 @@ async fn reserve(state: &State, bytes: usize) -> Result<OwnedSemaphorePermit, Ap
     }
 }
 
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    declared: Option<usize>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let read = async move {
         let mut body = body;
-        let mut buf = Vec::new();
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 ApiError::bad_request(format!("could not read the request body: {e}"))
@@ -243,7 +250,7 @@ async fn ingest_inner(
         return Err(too_large(limits.max_body_bytes));
     }
     let _body_permit = reserve(state, declared.unwrap_or(limits.max_body_bytes)).await?;
-    let body = read_body(body, limits.max_body_bytes, limits.body_timeout).await?;
+    let body = read_body(body, declared, limits.max_body_bytes, limits.body_timeout).await?;
     state
         .metrics
         .ingest_bytes
@@ -345,6 +352,17 @@ async fn ingest_body(
         return Ok((json_ok(answer.clone()), answer));
     };
     let count = prepared.accepted as u32;
+    let Some(room) = state
+        .index
+        .reserve(batch.payload.len(), INDEX_QUEUE_WAIT)
+        .await
+    else {
+        m.rejected_requests.with_label_values(&["index_lag"]).inc();
+        return Err(ApiError::unavailable(
+            "indexing is behind and its queue is full; retry shortly",
+            2,
+        ));
+    };
     let batch = Arc::new(batch);
     let (tx, rx) = oneshot::channel();
     let index = state.index.clone();
@@ -354,7 +372,7 @@ async fn ingest_body(
         count,
         Box::new(move |result| {
             if let Ok(appended) = &result {
-                index.offer(appended.first_seq, for_index);
+                index.offer(appended.first_seq, for_index, room);
             }
             let _ = tx.send(result);
         }),
