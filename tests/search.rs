@@ -201,7 +201,8 @@ fn corpus(seed: u64, first_n: u64, count: usize, start: i64, end: i64) -> Vec<Ev
         let mut message = String::new();
         for (j, w) in words.iter().enumerate() {
             if j > 0 {
-                message.push_str(*rng.pick(&[" ", " ", " ", ", ", ": "]));
+                let sep: &&str = rng.pick(&[" ", " ", " ", ", ", ": "]);
+                message.push_str(sep);
             }
             if j == 0 && rng.chance(20) {
                 let mut c = w.chars();
@@ -298,6 +299,7 @@ fn ingest_corpus(server: &Server, events: &[Ev]) {
         if let Some(e) = enc {
             headers.push(("content-encoding", e));
         }
+        let started = std::time::Instant::now();
         let (status, answer) = server.ingest_with(qs, &headers, body);
         assert_eq!(status, 200, "ingest chunk {i}: {answer}");
         assert_eq!(
@@ -305,6 +307,21 @@ fn ingest_corpus(server: &Server, events: &[Ev]) {
             json!({"accepted": chunk.len(), "rejected": 0, "errors": []}),
             "ingest chunk {i}"
         );
+        if i == 4 {
+            // everything acknowledged before is searchable once refresh=wait_for answers
+            let got = server.search(&[
+                ("q", "*"),
+                ("start", "0"),
+                ("end", "now+1d"),
+                ("limit", "0"),
+            ]);
+            assert_eq!(
+                got.1["total"].as_u64(),
+                Some(events.len() as u64),
+                "the refresh=wait_for ingest answered after {:?} but not every event is searchable",
+                started.elapsed()
+            );
+        }
     }
 }
 
@@ -366,10 +383,7 @@ fn queries() -> Vec<(&'static str, Pred)> {
             "status:[500 TO 599}",
             Box::new(|e: &Ev| e.st(|s| (500..599).contains(&s))),
         ),
-        (
-            "status:[500 TO *]",
-            Box::new(|e: &Ev| e.st(|s| s >= 500)),
-        ),
+        ("status:[500 TO *]", Box::new(|e: &Ev| e.st(|s| s >= 500))),
         ("status:>=500", Box::new(|e: &Ev| e.st(|s| s >= 500))),
         ("status:>500", Box::new(|e: &Ev| e.st(|s| s > 500))),
         ("status:<300", Box::new(|e: &Ev| e.st(|s| s < 300))),
@@ -478,7 +492,11 @@ fn search_counts_ranges_order_histogram_and_hits() {
     // --- totals of queries over the whole range
     for (q, pred) in queries() {
         let want = events.iter().filter(|ev| pred(ev)).count() as u64;
-        checks.eq(&format!("total of {q:?}"), total(&server, q, &s, &e), Ok(want));
+        checks.eq(
+            &format!("total of {q:?}"),
+            total(&server, q, &s, &e),
+            Ok(want),
+        );
     }
 
     // --- time ranges: sub-ranges, several formats, day boundaries, [start, end)
@@ -492,7 +510,10 @@ fn search_counts_ranges_order_histogram_and_hits() {
     let ranges = [
         (start + 10 * HOUR, start + 34 * HOUR),
         (start + 5 * HOUR + 123 * MS, start + 50 * HOUR + 7 * SEC),
-        (first_midnight - 30 * 60 * SEC, first_midnight + 30 * 60 * SEC),
+        (
+            first_midnight - 30 * 60 * SEC,
+            first_midnight + 30 * 60 * SEC,
+        ),
         (start - DAY, start + HOUR),
         (end - HOUR, end + DAY),
         (start + HOUR, start + HOUR),
@@ -504,7 +525,11 @@ fn search_counts_ranges_order_histogram_and_hits() {
         ] {
             let want = in_range(a, b, pred);
             checks.eq(
-                &format!("total of {q:?} in [{}, {}) (RFC 3339)", rfc3339(a), rfc3339(b)),
+                &format!(
+                    "total of {q:?} in [{}, {}) (RFC 3339)",
+                    rfc3339(a),
+                    rfc3339(b)
+                ),
                 total(&server, q, &rfc3339(a), &rfc3339(b)),
                 Ok(want),
             );
@@ -560,7 +585,11 @@ fn search_counts_ranges_order_histogram_and_hits() {
             "level:error" => Box::new(|ev| ev.lvl("ERROR")),
             _ => Box::new(|ev| ev.svc("checkout")),
         };
-        let mut want: Vec<i64> = events.iter().filter(|ev| pred(ev)).map(|ev| ev.ts).collect();
+        let mut want: Vec<i64> = events
+            .iter()
+            .filter(|ev| pred(ev))
+            .map(|ev| ev.ts)
+            .collect();
         want.sort_unstable();
         if order != Some("asc") {
             want.reverse();
@@ -577,10 +606,13 @@ fn search_counts_ranges_order_histogram_and_hits() {
             .as_array()
             .map(|h| h.iter().map(hit_ts).collect())
             .unwrap_or_default();
+        let what = format!("hits of {q:?} order={order:?} limit={limit}");
+        checks.eq(&format!("{what}: count"), got.len(), want.len());
+        let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
         checks.eq(
-            &format!("hit timestamps of {q:?} order={order:?} limit={limit}"),
-            got,
-            want,
+            &format!("{what}: first hit out of order (index, got, want)"),
+            first_diff.map(|i| (i, rfc3339(got[i]), rfc3339(want[i]))),
+            None,
         );
     }
 
@@ -608,22 +640,41 @@ fn search_counts_ranges_order_histogram_and_hits() {
         checks.eq(&format!("hit {n}: timestamp"), hit_ts(hit), ev.ts);
         let mut rest = hit.clone();
         rest.as_object_mut().unwrap().remove("timestamp");
-        checks.eq(&format!("hit {n}: fields (sent {})", ev.line), rest, ev.expected_hit());
+        checks.eq(
+            &format!("hit {n}: fields (sent {})", ev.line),
+            rest,
+            ev.expected_hit(),
+        );
     }
 
     // --- histogram
     let hour_buckets = |a: i64, b: i64, width: i64, pred: &dyn Fn(&Ev) -> bool| {
         let mut m: BTreeMap<i64, u64> = BTreeMap::new();
-        for ev in events.iter().filter(|ev| ev.ts >= a && ev.ts < b && pred(ev)) {
+        for ev in events
+            .iter()
+            .filter(|ev| ev.ts >= a && ev.ts < b && pred(ev))
+        {
             *m.entry(ev.ts - ev.ts.rem_euclid(width)).or_default() += 1;
         }
         m
     };
     for (q, a, b, interval, width) in [
         ("*", start, end, "1h", HOUR),
-        ("level:error", start + 90 * 60 * SEC, start + 30 * HOUR, "1h", HOUR),
+        (
+            "level:error",
+            start + 90 * 60 * SEC,
+            start + 30 * HOUR,
+            "1h",
+            HOUR,
+        ),
         ("service:checkout", start, end, "1d", DAY),
-        ("status:>=500", start + 7 * SEC, end - 3 * SEC, "10m", 600 * SEC),
+        (
+            "status:>=500",
+            start + 7 * SEC,
+            end - 3 * SEC,
+            "10m",
+            600 * SEC,
+        ),
     ] {
         let pred: Box<dyn Fn(&Ev) -> bool> = match q {
             "*" => Box::new(|_| true),
@@ -632,7 +683,11 @@ fn search_counts_ranges_order_histogram_and_hits() {
             _ => Box::new(|ev| ev.st(|s| s >= 500)),
         };
         let want = hour_buckets(a, b, width, &*pred);
-        let what = format!("histogram {q:?} [{}, {}) interval={interval}", rfc3339(a), rfc3339(b));
+        let what = format!(
+            "histogram {q:?} [{}, {}) interval={interval}",
+            rfc3339(a),
+            rfc3339(b)
+        );
         match histogram(&server, q, &rfc3339(a), &rfc3339(b), interval) {
             Err(err) => checks.truth(&format!("{what}: {err}"), false),
             Ok((got_interval, buckets)) => {
@@ -647,9 +702,12 @@ fn search_counts_ranges_order_histogram_and_hits() {
                     &format!("{what}: last bucket ends at or after the range end"),
                     buckets.last().is_some_and(|l| l.0 < b && l.0 + width >= b),
                 );
-                let got: BTreeMap<i64, u64> =
-                    buckets.iter().filter(|b| b.1 > 0).copied().collect();
-                checks.eq(&format!("{what}: non-empty buckets"), got, want.clone());
+                let got: BTreeMap<i64, u64> = buckets.iter().filter(|b| b.1 > 0).copied().collect();
+                checks.eq(
+                    &format!("{what}: buckets (start, got, want) that differ"),
+                    bucket_diff(&got, &want),
+                    vec![],
+                );
                 checks.eq(
                     &format!("{what}: sum of counts equals search total"),
                     Ok(buckets.iter().map(|b| b.1).sum::<u64>()),
@@ -665,10 +723,12 @@ fn search_counts_ranges_order_histogram_and_hits() {
             Ok((width, buckets)) => {
                 checks.truth(&format!("{what}: has buckets"), !buckets.is_empty());
                 check_buckets(&mut checks, &what, &buckets, width);
+                let got: BTreeMap<i64, u64> = buckets.iter().filter(|b| b.1 > 0).copied().collect();
+                let want = hour_buckets(start, end, width, &|ev| q == "*" || ev.has(q));
                 checks.eq(
-                    &format!("{what}: bucket counts"),
-                    buckets.iter().filter(|b| b.1 > 0).copied().collect(),
-                    hour_buckets(start, end, width, &|ev| q == "*" || ev.has(q)),
+                    &format!("{what}: buckets (start, got, want) that differ"),
+                    bucket_diff(&got, &want),
+                    vec![],
                 );
             }
         }
@@ -677,16 +737,22 @@ fn search_counts_ranges_order_histogram_and_hits() {
     // --- limits
     let (status, body) = server.search(&[("q", "*"), ("start", &s), ("end", &e), ("limit", "0")]);
     checks.eq("limit=0 status", status, 200);
-    checks.eq("limit=0 total", body["total"].as_u64(), Some(events.len() as u64));
+    checks.eq(
+        "limit=0 total",
+        body["total"].as_u64(),
+        Some(events.len() as u64),
+    );
     checks.eq("limit=0 hits", body["hits"].clone(), json!([]));
-    let (status, body) = server.search(&[("q", "*"), ("start", &s), ("end", &e), ("limit", "10000")]);
+    let (status, body) =
+        server.search(&[("q", "*"), ("start", &s), ("end", &e), ("limit", "10000")]);
     checks.eq("limit=10000 status", status, 200);
     checks.eq(
         "limit=10000 hit count",
         body["hits"].as_array().map(Vec::len),
         Some(10_000),
     );
-    let (status, body) = server.search(&[("q", "*"), ("start", &s), ("end", &e), ("limit", "10001")]);
+    let (status, body) =
+        server.search(&[("q", "*"), ("start", &s), ("end", &e), ("limit", "10001")]);
     checks.eq("limit=10001 status", status, 400);
     checks.truth(
         &format!("limit=10001 answers a JSON error: {body}"),
@@ -695,13 +761,20 @@ fn search_counts_ranges_order_histogram_and_hits() {
     // default limit is 100
     let (status, body) = server.search(&[("q", "*"), ("start", &s), ("end", &e)]);
     checks.eq("default limit status", status, 200);
-    checks.eq("default limit hits", body["hits"].as_array().map(Vec::len), Some(100));
+    checks.eq(
+        "default limit hits",
+        body["hits"].as_array().map(Vec::len),
+        Some(100),
+    );
 
     checks.finish();
 }
 
 fn hit_ts(hit: &Value) -> i64 {
-    hit["timestamp"].as_str().map(parse_rfc3339).unwrap_or(i64::MIN)
+    hit["timestamp"]
+        .as_str()
+        .map(parse_rfc3339)
+        .unwrap_or(i64::MIN)
 }
 
 /// Reads `10s`, `1m`, `1h`, `1d` as nanoseconds.
@@ -731,7 +804,12 @@ fn histogram(
 ) -> Result<(i64, Vec<(i64, u64)>), String> {
     let resp = server
         .get("/api/v1/histogram")
-        .query(&[("q", q), ("start", start), ("end", end), ("interval", interval)])
+        .query(&[
+            ("q", q),
+            ("start", start),
+            ("end", end),
+            ("interval", interval),
+        ])
         .send()
         .map_err(|e| e.to_string())?;
     let (status, body) = common::status_json(resp);
@@ -754,6 +832,23 @@ fn histogram(
         })
         .collect::<Result<Vec<_>, &str>>()?;
     Ok((width, buckets))
+}
+
+/// Buckets whose counts differ: (start, got, want).
+fn bucket_diff(got: &BTreeMap<i64, u64>, want: &BTreeMap<i64, u64>) -> Vec<(String, u64, u64)> {
+    let starts: std::collections::BTreeSet<i64> = got.keys().chain(want.keys()).copied().collect();
+    starts
+        .into_iter()
+        .map(|t| {
+            (
+                t,
+                got.get(&t).copied().unwrap_or(0),
+                want.get(&t).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, g, w)| g != w)
+        .map(|(t, g, w)| (rfc3339(t), g, w))
+        .collect()
 }
 
 /// Buckets are in time order, one interval apart, aligned to the interval.
@@ -779,7 +874,9 @@ fn check_buckets(checks: &mut Checks, what: &str, buckets: &[(i64, u64)], width:
 
 /// `n` values of hits.
 fn ns(hits: &[Value]) -> Vec<u64> {
-    hits.iter().map(|h| h["n"].as_u64().expect("hit has n")).collect()
+    hits.iter()
+        .map(|h| h["n"].as_u64().expect("hit has n"))
+        .collect()
 }
 
 #[test]
@@ -792,7 +889,11 @@ fn pagination_is_complete_and_stable_under_ingest() {
     let (s, e) = (rfc3339(start), rfc3339(end));
     let q = "level:error OR status:>=500";
     let matches = |ev: &Ev| ev.lvl("ERROR") || ev.st(|s| s >= 500);
-    let want: HashSet<u64> = events.iter().filter(|ev| matches(ev)).map(|ev| ev.n).collect();
+    let want: HashSet<u64> = events
+        .iter()
+        .filter(|ev| matches(ev))
+        .map(|ev| ev.n)
+        .collect();
     assert!(want.len() > 137 * 10, "corpus too small: {}", want.len());
 
     // oldest first, nothing arriving meanwhile: exactly the matching set, in order
@@ -813,7 +914,11 @@ fn pagination_is_complete_and_stable_under_ingest() {
         }
         let (status, body) = server.search(&params);
         assert_eq!(status, 200, "page {pages}: {body}");
-        assert_eq!(body["total"].as_u64(), Some(want.len() as u64), "page {pages} total");
+        assert_eq!(
+            body["total"].as_u64(),
+            Some(want.len() as u64),
+            "page {pages} total"
+        );
         let hits = body["hits"].as_array().unwrap();
         assert!(hits.len() <= 137);
         for h in hits {
@@ -880,14 +985,26 @@ fn pagination_is_complete_and_stable_under_ingest() {
     let unique: HashSet<u64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "desc pages repeat events");
     let missing: Vec<_> = want.difference(&unique).collect();
-    assert!(missing.is_empty(), "pages miss {} original events: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "pages miss {} original events: {missing:?}",
+        missing.len()
+    );
     let foreign: Vec<_> = unique
         .iter()
         .filter(|n| !want.contains(n) && !new_ns.contains(n))
         .collect();
-    assert!(foreign.is_empty(), "pages hold events that do not match: {foreign:?}");
+    assert!(
+        foreign.is_empty(),
+        "pages hold events that do not match: {foreign:?}"
+    );
     // and the new events are all there when searched afresh
-    let all: HashSet<u64> = ns(&server.search_all(q, &s, &rfc3339(end + HOUR))).into_iter().collect();
+    let all: HashSet<u64> = ns(&server.search_all(q, &s, &rfc3339(end + HOUR)))
+        .into_iter()
+        .collect();
     let expected_all: HashSet<u64> = want.union(&new_ns).copied().collect();
-    assert_eq!(all, expected_all, "final search differs from original + new events");
+    assert_eq!(
+        all, expected_all,
+        "final search differs from original + new events"
+    );
 }

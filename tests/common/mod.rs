@@ -287,11 +287,6 @@ impl Server {
         assert_eq!(resp.status().as_u16(), 200, "GET /metrics");
         resp.text().expect("metrics text")
     }
-
-    /// The process id of the running server.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server running").id()
-    }
 }
 
 /// Asserts an error answer: the expected status and a JSON body with a non-empty `error`
@@ -299,7 +294,10 @@ impl Server {
 #[track_caller]
 pub fn assert_error(got: (u16, Value), want_status: u16, what: &str) -> String {
     let (status, body) = got;
-    assert_eq!(status, want_status, "{what}: unexpected status; body {body}");
+    assert_eq!(
+        status, want_status,
+        "{what}: unexpected status; body {body}"
+    );
     let error = body["error"].as_str().unwrap_or_else(|| {
         panic!("{what}: error body is not JSON with an \"error\" string: {body}")
     });
@@ -385,6 +383,20 @@ pub fn poll<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
+/// `text` cut to a readable length.
+pub fn shorten(mut text: String) -> String {
+    const MAX: usize = 600;
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 /// Collects failed checks so that one run reports every mismatch, then fails at the end.
 #[derive(Default)]
 pub struct Checks(Vec<String>);
@@ -392,7 +404,11 @@ pub struct Checks(Vec<String>);
 impl Checks {
     pub fn eq<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: T, want: T) {
         if got != want {
-            self.0.push(format!("{what}: got {got:?}, want {want:?}"));
+            self.0.push(format!(
+                "{what}: got {}, want {}",
+                shorten(format!("{got:?}")),
+                shorten(format!("{want:?}"))
+            ));
         }
     }
 
@@ -406,7 +422,74 @@ impl Checks {
     #[track_caller]
     pub fn finish(self) {
         if !self.0.is_empty() {
-            panic!("{} check(s) failed:\n  {}", self.0.len(), self.0.join("\n  "));
+            panic!(
+                "{} check(s) failed:\n  {}",
+                self.0.len(),
+                self.0.join("\n  ")
+            );
         }
+    }
+}
+
+/// What a finished command printed.
+pub struct Output {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `sawmill ARGS` with `stdin` as its standard input; kills it and panics if it takes
+/// longer than `timeout`.
+pub fn run_sawmill(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(args)
+        .env_remove("SAWMILL_URL")
+        .env_remove("SAWMILL_API_KEY")
+        .env_remove("SAWMILL_CONFIG")
+        .env_remove("SAWMILL_DATA_DIR")
+        .env_remove("SAWMILL_LISTEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sawmill");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.unwrap_or_default().to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sawmill {args:?} did not finish within {timeout:?}; stderr:\n{}",
+                err_reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = writer.join();
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
     }
 }

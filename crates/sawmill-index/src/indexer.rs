@@ -37,8 +37,8 @@ impl Default for IndexerConfig {
     fn default() -> Self {
         IndexerConfig {
             writer_threads: 2,
-            writer_memory_bytes: 256 << 20,
-            max_open_writers: 3,
+            writer_memory_bytes: 64 << 20,
+            max_open_writers: 4,
             retention_nanos: 7 * DAY_NANOS,
         }
     }
@@ -75,6 +75,16 @@ pub struct Indexer {
     uses: u64,
     position_file: PathBuf,
     skipped_old: u64,
+    /// The record being added: where each day's events stand if its writer is closed.
+    in_progress: Option<InProgress>,
+}
+
+/// Progress through the record being added.
+struct InProgress {
+    /// End of the record's sequence numbers.
+    end: u64,
+    /// Days whose events of the record have all been added.
+    done: Vec<Day>,
 }
 
 impl Indexer {
@@ -107,6 +117,7 @@ impl Indexer {
             uses: 0,
             position_file,
             skipped_old: 0,
+            in_progress: None,
         })
     }
 
@@ -130,7 +141,7 @@ impl Indexer {
         self.writers.values().any(|w| w.dirty)
     }
 
-    /// Adds one event with WAL sequence number `seq` (seqs must be handed over in order).
+    /// Adds one event with WAL sequence number `seq` (see [`Indexer::add_batch`]).
     /// Returns false when the event was skipped (already indexed, or older than retention).
     pub fn add(
         &mut self,
@@ -140,28 +151,71 @@ impl Indexer {
         json: &[u8],
         now: i64,
     ) -> Result<bool, IndexError> {
-        if seq < self.position {
-            return Ok(false);
+        let added = self.add_batch(tenant, seq, std::slice::from_ref(event), &|_| json, now)?;
+        Ok(added == 1)
+    }
+
+    /// Adds the events of one WAL record: `events[i]` has sequence number `first_seq + i` and
+    /// its normalized JSON is `json(i)`. Records must be handed over in WAL order. Events are
+    /// added day by day, so a record spread over many days opens each day's writer once.
+    /// Events already indexed (before the position, or in their partition's last commit) and
+    /// events older than the retention are skipped. Returns how many were added.
+    pub fn add_batch<'a>(
+        &mut self,
+        tenant: &str,
+        first_seq: u64,
+        events: &'a [Event],
+        json: &dyn Fn(usize) -> &'a [u8],
+        now: i64,
+    ) -> Result<usize, IndexError> {
+        let end = first_seq + events.len() as u64;
+        if end <= self.position {
+            return Ok(0);
         }
-        self.position = seq + 1;
-        let day = day_of(event.timestamp);
-        if (day + 1) * DAY_NANOS <= now.saturating_sub(self.config.retention_nanos) {
-            self.skipped_old += 1;
-            return Ok(false);
-        }
-        if let Some(&p) = self.partition_positions.get(&day) {
-            if seq < p {
-                return Ok(false);
+        let skip = self.position.saturating_sub(first_seq) as usize;
+        let oldest_day = day_of(now.saturating_sub(self.config.retention_nanos));
+        // event indices per day, days in order of first appearance (usually just one)
+        let mut groups: Vec<(Day, Vec<usize>)> = Vec::new();
+        for (i, event) in events.iter().enumerate().skip(skip) {
+            let day = day_of(event.timestamp);
+            if day < oldest_day {
+                self.skipped_old += 1;
+                continue;
+            }
+            match groups.iter_mut().find(|(d, _)| *d == day) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((day, vec![i])),
             }
         }
-        let doc = to_document(self.partitions.fields(), tenant, seq, event, json);
-        let writer = self.writer(day, seq)?;
-        writer
-            .writer
-            .add_document(doc)
-            .map_err(|e| IndexError::tantivy("add document", e))?;
-        writer.dirty = true;
-        Ok(true)
+        self.in_progress = Some(InProgress {
+            end,
+            done: Vec::with_capacity(groups.len()),
+        });
+        let mut added = 0;
+        for (day, indices) in groups {
+            let committed = self.partition_positions.get(&day).copied().unwrap_or(0);
+            let fields = self.partitions.fields().clone();
+            let writer = self.writer(day)?;
+            for i in indices {
+                let seq = first_seq + i as u64;
+                if seq < committed {
+                    continue;
+                }
+                let doc = to_document(&fields, tenant, seq, &events[i], json(i));
+                writer
+                    .writer
+                    .add_document(doc)
+                    .map_err(|e| IndexError::tantivy("add document", e))?;
+                writer.dirty = true;
+                added += 1;
+            }
+            if let Some(p) = self.in_progress.as_mut() {
+                p.done.push(day);
+            }
+        }
+        self.in_progress = None;
+        self.position = end;
+        Ok(added)
     }
 
     /// Marks every sequence number below `end` as handed over (events skipped upstream).
@@ -169,12 +223,12 @@ impl Indexer {
         self.position = self.position.max(end);
     }
 
-    fn writer(&mut self, day: Day, seq: u64) -> Result<&mut OpenWriter, IndexError> {
+    fn writer(&mut self, day: Day) -> Result<&mut OpenWriter, IndexError> {
         self.uses += 1;
         let uses = self.uses;
         if !self.writers.contains_key(&day) {
             if self.writers.len() >= self.config.max_open_writers.max(1) {
-                self.close_least_recent(seq)?;
+                self.close_least_recent()?;
             }
             let partition = self.partitions.get_or_create(day)?;
             let writer = partition
@@ -206,16 +260,20 @@ impl Indexer {
         Ok(w)
     }
 
-    /// Commits and closes the least recently used writer; `seq` is the event being added, so
-    /// everything below it that belongs to that partition has been added.
-    fn close_least_recent(&mut self, seq: u64) -> Result<(), IndexError> {
+    /// Commits and closes the least recently used writer.
+    fn close_least_recent(&mut self) -> Result<(), IndexError> {
         let Some((&day, _)) = self.writers.iter().min_by_key(|(_, w)| w.last_used) else {
             return Ok(());
         };
+        // everything of that day below this position has been added to its writer
+        let position = match &self.in_progress {
+            Some(p) if p.done.contains(&day) => p.end,
+            _ => self.position,
+        };
         if let Some(mut w) = self.writers.remove(&day) {
             if w.dirty {
-                commit_writer(&mut w, seq)?;
-                self.partition_positions.insert(day, seq);
+                commit_writer(&mut w, position)?;
+                self.partition_positions.insert(day, position);
             }
             drop(w.writer);
         }

@@ -212,7 +212,7 @@ mod tests {
             let name = day_name(day);
             assert_eq!(parse_day_name(&name), Some(day), "{name}");
         }
-        assert_eq!(day_name(20_393), "2025-10-31");
+        assert_eq!(day_name(20_393), "2025-11-01");
         assert_eq!(parse_day_name("2026-13-01"), None);
         assert_eq!(parse_day_name("junk"), None);
     }

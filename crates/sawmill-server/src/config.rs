@@ -48,9 +48,10 @@ pub struct IndexConfig {
     pub hot_retention: Duration,
     /// Indexing threads per day partition being written.
     pub writer_threads: usize,
-    /// Indexing memory per day partition being written, in MiB.
+    /// Indexing memory, in MiB, shared by the day partitions being written.
     pub writer_memory_mib: usize,
-    /// Day partitions written at the same time at most (late or backfilled events).
+    /// Day partitions written at the same time at most (late or backfilled events); each
+    /// gets `writer_memory_mib / max_open_writers`.
     pub max_open_writers: usize,
 }
 
@@ -61,7 +62,7 @@ impl Default for IndexConfig {
             hot_retention: Duration::from_secs(7 * 86_400),
             writer_threads: 2,
             writer_memory_mib: 256,
-            max_open_writers: 3,
+            max_open_writers: 4,
         }
     }
 }
@@ -184,11 +185,14 @@ impl Config {
         if self.index.writer_threads == 0 || self.index.writer_threads > 64 {
             return invalid("index.writer_threads must be between 1 and 64");
         }
-        if self.index.writer_memory_mib < 16 * self.index.writer_threads {
-            return invalid("index.writer_memory_mib must be at least 16 per writer thread");
+        if self.index.max_open_writers == 0 || self.index.max_open_writers > 64 {
+            return invalid("index.max_open_writers must be between 1 and 64");
         }
-        if self.index.max_open_writers == 0 {
-            return invalid("index.max_open_writers must be at least 1");
+        let needed = 16 * self.index.writer_threads * self.index.max_open_writers;
+        if self.index.writer_memory_mib < needed {
+            return Err(ConfigError::Invalid(format!(
+                "index.writer_memory_mib must be at least {needed}: 16 per writer thread of each open writer"
+            )));
         }
         if self.ingest.max_body_bytes == 0 || self.ingest.max_decompressed_bytes == 0 {
             return invalid(

@@ -304,11 +304,8 @@ impl Worker {
         let tenant = batch.header.tenant.as_str();
         let indexer = self.indexer()?;
         let skipped_before = indexer.skipped_old();
-        let mut added = false;
-        for (i, event) in batch.events.iter().enumerate() {
-            added |= indexer.add(tenant, first_seq + i as u64, event, batch.json(i), now)?;
-        }
-        indexer.advance_to(first_seq + batch.events.len() as u64);
+        let added =
+            indexer.add_batch(tenant, first_seq, &batch.events, &|i| batch.json(i), now)? > 0;
         let skipped = indexer.skipped_old() - skipped_before;
         if skipped > 0 {
             self.metrics

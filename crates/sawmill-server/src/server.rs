@@ -115,7 +115,7 @@ pub async fn run(
     };
     let indexer_config = IndexerConfig {
         writer_threads: config.index.writer_threads,
-        writer_memory_bytes: config.index.writer_memory_mib << 20,
+        writer_memory_bytes: (config.index.writer_memory_mib << 20) / config.index.max_open_writers,
         max_open_writers: config.index.max_open_writers,
         retention_nanos: i64::try_from(config.index.hot_retention.as_nanos()).unwrap_or(i64::MAX),
     };

@@ -23,8 +23,14 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 const MEMORY_WAIT: Duration = Duration::from_secs(5);
 /// How long a parsed batch may wait for room in the indexer's queue before ingest answers 503.
 const INDEX_QUEUE_WAIT: Duration = Duration::from_secs(30);
-/// How long `refresh=wait_for` holds the answer at most.
-const WAIT_FOR_LIMIT: Duration = Duration::from_secs(60);
+/// How long `refresh=wait_for` holds the answer at most; past it the answer says
+/// `"searchable": false` (the events are durable and will become searchable).
+const WAIT_FOR_LIMIT: Duration = Duration::from_secs(600);
+/// After a body is found too large, up to this much more of it is read and discarded (for at
+/// most `DRAIN_TIME`) so that clients that send their whole body before reading the answer
+/// still receive the 413 instead of a broken connection.
+const DRAIN_BYTES: usize = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Params {
@@ -135,6 +141,7 @@ async fn read_body(
             })?;
             if let Ok(data) = frame.into_data() {
                 if buf.len() + data.len() > limit {
+                    drain(body).await;
                     return Err(too_large(limit));
                 }
                 buf.extend_from_slice(&data);
@@ -151,6 +158,22 @@ async fn read_body(
             ),
         )
     })?
+}
+
+/// Reads and discards what is left of a refused body, within bounds.
+async fn drain(mut body: Body) {
+    let discard = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -247,6 +270,9 @@ async fn ingest_inner(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        if declared.is_some_and(|n| n <= DRAIN_BYTES) {
+            drain(body).await;
+        }
         return Err(too_large(limits.max_body_bytes));
     }
     let _body_permit = reserve(state, declared.unwrap_or(limits.max_body_bytes)).await?;
@@ -406,11 +432,18 @@ async fn ingest_body(
         .with_label_values(&["accepted"])
         .inc_by(u64::from(count));
     if params.wait_for {
-        let _ = tokio::time::timeout(
+        let waited = tokio::time::timeout(
             WAIT_FOR_LIMIT,
             state.index.wait_searchable(appended.end_seq),
         )
         .await;
+        if waited.is_err() {
+            tracing::warn!(seq = appended.end_seq, "refresh=wait_for timed out");
+            let mut late: serde_json::Value =
+                serde_json::from_slice(&answer).map_err(|e| ApiError::internal(e.to_string()))?;
+            late["searchable"] = serde_json::Value::Bool(false);
+            return Ok((json_ok(late.to_string()), answer));
+        }
     }
     Ok((json_ok(answer.clone()), answer))
 }
