@@ -45,6 +45,19 @@ fn main() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let searchable = started.elapsed();
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.url))
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let commits = metric("sawmill_index_commit_seconds_count");
+    let commit_secs = metric("sawmill_index_commit_seconds_sum");
+    let fsyncs = metric("sawmill_wal_fsync_seconds_count");
+    let fsync_secs = metric("sawmill_wal_fsync_seconds_sum");
     let rss = server.peak_rss_mib();
     let cpu = server.cpu_seconds();
     server.stop();
@@ -58,6 +71,9 @@ fn main() {
         n_events as f64 / searchable.as_secs_f64(),
         mb / searchable.as_secs_f64(),
         mb / cpu
+    );
+    println!(
+        "  index commits: {commits} taking {commit_secs:.2}s in all; wal fsyncs: {fsyncs} taking {fsync_secs:.2}s in all"
     );
     if arg("baseline", "yes") == "yes" {
         match tantivy_baseline(&path, 2) {
