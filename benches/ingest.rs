@@ -26,8 +26,9 @@ fn main() {
         .join("bench-data")
         .join("ingest-server");
     let threads = arg("writer-threads", "2");
+    let memory = arg("writer-memory-mib", "256");
     let config = format!(
-        "[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\nwriter_threads = {threads}\n"
+        "[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\nwriter_threads = {threads}\nwriter_memory_mib = {memory}\n"
     );
     let server = Server::start(&dir, &config);
     let batches = Arc::new(batches);
@@ -42,7 +43,7 @@ fn main() {
     }
     // searchable: wait until the exact total is visible
     while count_all(&server.url) != n_events {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
     let searchable = started.elapsed();
     let metrics = reqwest::blocking::get(format!("{}/metrics", server.url))

@@ -100,7 +100,10 @@ fn main() {
             assert_eq!(resp.status().as_u16(), 200, "{params:?}");
             let v: serde_json::Value = resp.json().expect("json");
             samples.push(t.elapsed().as_secs_f64() * 1000.0);
-            hits_total += v["total"].as_u64().unwrap_or(0);
+            hits_total += match v["buckets"].as_array() {
+                Some(buckets) => buckets.iter().filter_map(|b| b["count"].as_u64()).sum(),
+                None => v["total"].as_u64().unwrap_or(0),
+            };
         }
         samples.sort_by(|a, b| a.total_cmp(b));
         println!(

@@ -10,10 +10,6 @@ mod search;
 
 use anyhow::Context;
 
-/// mimalloc keeps freed memory for reuse across threads: ingest allocates events on HTTP
-/// threads and frees them on the indexer thread, where the system allocator spends much time.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;

@@ -196,7 +196,7 @@ pub fn tantivy_baseline(corpus: &Path, threads: usize) -> Option<String> {
 
 /// Cuts an NDJSON file into batches of whole lines of about `batch_bytes`; each batch with
 /// its number of lines. Also returns the total bytes.
-pub fn split_batches(path: &Path, batch_bytes: usize) -> (Vec<(Vec<u8>, u64)>, usize) {
+pub fn split_batches(path: &Path, batch_bytes: usize) -> (Vec<(bytes::Bytes, u64)>, usize) {
     let mut batches = Vec::new();
     let mut cur = Vec::with_capacity(batch_bytes + 4096);
     let mut lines = 0u64;
@@ -208,19 +208,19 @@ pub fn split_batches(path: &Path, batch_bytes: usize) -> (Vec<(Vec<u8>, u64)>, u
         cur.push(b'\n');
         lines += 1;
         if cur.len() >= batch_bytes {
-            batches.push((std::mem::take(&mut cur), lines));
+            batches.push((bytes::Bytes::from(std::mem::take(&mut cur)), lines));
             lines = 0;
         }
     }
     if !cur.is_empty() {
-        batches.push((cur, lines));
+        batches.push((bytes::Bytes::from(cur), lines));
     }
     (batches, total)
 }
 
 /// Sends every batch to `url`/api/v1/ingest from `clients` threads; retries 429/503 and
 /// checks that every line was accepted.
-pub fn ingest_all(url: &str, batches: &std::sync::Arc<Vec<(Vec<u8>, u64)>>, clients: usize) {
+pub fn ingest_all(url: &str, batches: &std::sync::Arc<Vec<(bytes::Bytes, u64)>>, clients: usize) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = std::sync::Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..clients)
