@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tantivy::IndexWriter;
+use tantivy::{IndexWriter, TantivyDocument};
 
 /// How the indexer uses CPU, memory and time.
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ impl Indexer {
         self.writers.values().any(|w| w.dirty)
     }
 
-    /// Adds one event with WAL sequence number `seq` (see [`Indexer::add_batch`]).
+    /// Adds one event with WAL sequence number `seq` (see [`Indexer::add_documents`]).
     /// Returns false when the event was skipped (already indexed, or older than retention).
     pub fn add(
         &mut self,
@@ -151,57 +151,57 @@ impl Indexer {
         json: &[u8],
         now: i64,
     ) -> Result<bool, IndexError> {
-        let added = self.add_batch(tenant, seq, std::slice::from_ref(event), &|_| json, now)?;
+        let doc = to_document(self.partitions.fields(), tenant, event, json);
+        let added = self.add_documents(seq, vec![(event.timestamp, doc)], now)?;
         Ok(added == 1)
     }
 
-    /// Adds the events of one WAL record: `events[i]` has sequence number `first_seq + i` and
-    /// its normalized JSON is `json(i)`. Records must be handed over in WAL order. Events are
-    /// added day by day, so a record spread over many days opens each day's writer once.
-    /// Events already indexed (before the position, or in their partition's last commit) and
-    /// events older than the retention are skipped. Returns how many were added.
-    pub fn add_batch<'a>(
+    /// Adds the documents of one WAL record (built by [`to_document`]): document `i` has
+    /// sequence number `first_seq + i`, which becomes its id, and is routed to the partition
+    /// of its timestamp. Records must be handed over in WAL order. Documents are added day by
+    /// day, so a record spread over many days opens each day's writer once. Documents already
+    /// indexed (before the position, or in their partition's last commit) and documents older
+    /// than the retention are skipped. Returns how many were added.
+    pub fn add_documents(
         &mut self,
-        tenant: &str,
         first_seq: u64,
-        events: &'a [Event],
-        json: &dyn Fn(usize) -> &'a [u8],
+        docs: Vec<(i64, TantivyDocument)>,
         now: i64,
     ) -> Result<usize, IndexError> {
-        let end = first_seq + events.len() as u64;
+        let end = first_seq + docs.len() as u64;
         if end <= self.position {
             return Ok(0);
         }
         let skip = self.position.saturating_sub(first_seq) as usize;
         let oldest_day = day_of(now.saturating_sub(self.config.retention_nanos));
-        // event indices per day, days in order of first appearance (usually just one)
-        let mut groups: Vec<(Day, Vec<usize>)> = Vec::new();
-        for (i, event) in events.iter().enumerate().skip(skip) {
-            let day = day_of(event.timestamp);
+        // documents per day, days in order of first appearance (usually just one)
+        let mut groups: Vec<(Day, Vec<(u64, TantivyDocument)>)> = Vec::new();
+        for (i, (ts, doc)) in docs.into_iter().enumerate().skip(skip) {
+            let day = day_of(ts);
             if day < oldest_day {
                 self.skipped_old += 1;
                 continue;
             }
+            let seq = first_seq + i as u64;
             match groups.iter_mut().find(|(d, _)| *d == day) {
-                Some((_, idx)) => idx.push(i),
-                None => groups.push((day, vec![i])),
+                Some((_, group)) => group.push((seq, doc)),
+                None => groups.push((day, vec![(seq, doc)])),
             }
         }
         self.in_progress = Some(InProgress {
             end,
             done: Vec::with_capacity(groups.len()),
         });
+        let id = self.partitions.fields().id;
         let mut added = 0;
-        for (day, indices) in groups {
+        for (day, group) in groups {
             let committed = self.partition_positions.get(&day).copied().unwrap_or(0);
-            let fields = self.partitions.fields().clone();
             let writer = self.writer(day)?;
-            for i in indices {
-                let seq = first_seq + i as u64;
+            for (seq, mut doc) in group {
                 if seq < committed {
                     continue;
                 }
-                let doc = to_document(&fields, tenant, seq, &events[i], json(i));
+                doc.add_u64(id, seq);
                 writer
                     .writer
                     .add_document(doc)

@@ -88,20 +88,14 @@ pub fn register_tokenizers(index: &Index) {
     index.tokenizers().register(KEYWORD_TOKENIZER, keyword);
 }
 
-/// Builds the tantivy document of one event.
+/// Builds the tantivy document of one event, without its id (the WAL assigns it later; the
+/// indexer adds it).
 ///
-/// `json` is the event's normalized JSON (the stored hit); `seq` its WAL sequence number.
-pub fn to_document(
-    fields: &Fields,
-    tenant: &str,
-    seq: u64,
-    event: &Event,
-    json: &[u8],
-) -> TantivyDocument {
+/// `json` is the event's normalized JSON (the stored hit).
+pub fn to_document(fields: &Fields, tenant: &str, event: &Event, json: &[u8]) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
     doc.add_text(fields.tenant, tenant);
     doc.add_i64(fields.ts, event.timestamp);
-    doc.add_u64(fields.id, seq);
     for (field, value) in [
         (fields.level, &event.level),
         (fields.service, &event.service),

@@ -12,11 +12,13 @@
 //! NDJSON of the normalized events, one per line
 //! ```
 //!
-//! On the hot path the parsed events travel beside the payload, so consumers never parse
-//! them again; after a restart [`Batch::decode`] rebuilds them from the payload.
+//! On the hot path each event is turned into its tantivy document on the request's thread, so
+//! the indexer never parses an event again; after a restart [`Batch::decode`] rebuilds the
+//! documents from the payload.
 
 use sawmill_core::Event;
-use std::ops::Range;
+use sawmill_index::schema::{to_document, Fields};
+use tantivy::TantivyDocument;
 
 const VERSION: u8 = 1;
 
@@ -29,15 +31,13 @@ pub struct BatchHeader {
     pub answer: Vec<u8>,
 }
 
-/// One request's events with their encoded payload.
-#[derive(Debug)]
+/// One request's events: the encoded WAL payload and each event's index document with its
+/// timestamp.
 pub struct Batch {
     pub header: BatchHeader,
-    pub events: Vec<Event>,
     /// The encoded WAL payload.
     pub payload: Vec<u8>,
-    /// Where each event's JSON lies in `payload` (without the newline).
-    pub spans: Vec<Range<usize>>,
+    pub docs: Vec<(i64, TantivyDocument)>,
 }
 
 /// A payload that cannot be decoded.
@@ -46,8 +46,8 @@ pub struct Batch {
 pub struct BatchError(String);
 
 impl Batch {
-    /// Encodes `events` behind `header`.
-    pub fn encode(header: BatchHeader, events: Vec<Event>) -> Batch {
+    /// Encodes `events` behind `header` and builds their documents.
+    pub fn encode(header: BatchHeader, events: Vec<Event>, fields: &Fields) -> Batch {
         let mut payload = Vec::with_capacity(64 + events.len() * 256);
         payload.push(VERSION);
         put_str16(&mut payload, &header.tenant);
@@ -58,18 +58,18 @@ impl Batch {
         );
         payload.extend_from_slice(&(header.answer.len() as u32).to_le_bytes());
         payload.extend_from_slice(&header.answer);
-        let mut spans = Vec::with_capacity(events.len());
-        for event in &events {
+        let mut docs = Vec::with_capacity(events.len());
+        for event in events {
             let start = payload.len();
             event.write_json(&mut payload);
-            spans.push(start..payload.len());
+            let doc = to_document(fields, &header.tenant, &event, &payload[start..]);
+            docs.push((event.timestamp, doc));
             payload.push(b'\n');
         }
         Batch {
             header,
-            events,
             payload,
-            spans,
+            docs,
         }
     }
 
@@ -99,39 +99,47 @@ impl Batch {
         ))
     }
 
-    /// Rebuilds a batch, events included, from its payload.
-    pub fn decode(payload: Vec<u8>) -> Result<Batch, BatchError> {
-        let (header, body_start) = Batch::decode_header(&payload)?;
+    /// The events of a payload.
+    pub fn decode_events(payload: &[u8]) -> Result<(BatchHeader, Vec<Event>), BatchError> {
+        let (header, body_start) = Batch::decode_header(payload)?;
         let mut events = Vec::new();
-        let mut spans = Vec::new();
-        let mut pos = body_start;
-        while pos < payload.len() {
-            let end = payload[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| pos + i)
-                .unwrap_or(payload.len());
-            let event = Event::from_normalized_json(&payload[pos..end])
-                .map_err(|e| BatchError(format!("event at byte {pos}: {e}")))?;
+        for (line, start) in lines(payload, body_start) {
+            let event = Event::from_normalized_json(line)
+                .map_err(|e| BatchError(format!("event at byte {start}: {e}")))?;
             events.push(event);
-            spans.push(pos..end);
-            pos = end + 1;
+        }
+        Ok((header, events))
+    }
+
+    /// Rebuilds a batch, documents included, from its payload.
+    pub fn decode(payload: Vec<u8>, fields: &Fields) -> Result<Batch, BatchError> {
+        let (header, body_start) = Batch::decode_header(&payload)?;
+        let mut docs = Vec::new();
+        for (line, start) in lines(&payload, body_start) {
+            let event = Event::from_normalized_json(line)
+                .map_err(|e| BatchError(format!("event at byte {start}: {e}")))?;
+            docs.push((
+                event.timestamp,
+                to_document(fields, &header.tenant, &event, line),
+            ));
         }
         Ok(Batch {
             header,
-            events,
             payload,
-            spans,
+            docs,
         })
     }
+}
 
-    /// The normalized JSON of event `i`.
-    pub fn json(&self, i: usize) -> &[u8] {
-        self.spans
-            .get(i)
-            .and_then(|s| self.payload.get(s.clone()))
-            .unwrap_or_default()
-    }
+/// The lines of the NDJSON part of a payload, with their offsets.
+fn lines(payload: &[u8], from: usize) -> impl Iterator<Item = (&[u8], usize)> {
+    let body = payload.get(from..).unwrap_or_default();
+    let mut offset = from;
+    body.split(|&b| b == b'\n').filter_map(move |line| {
+        let start = offset;
+        offset += line.len() + 1;
+        (!line.is_empty()).then_some((line, start))
+    })
 }
 
 fn put_str16(out: &mut Vec<u8>, s: &str) {
@@ -201,14 +209,16 @@ mod tests {
             idempotency_key: Some("k-1".into()),
             answer: br#"{"accepted":2}"#.to_vec(),
         };
-        let batch = Batch::encode(
-            header.clone(),
-            vec![event(1_000_000_000, "a"), event(2_000_000_000, "b\nc")],
-        );
-        let decoded = Batch::decode(batch.payload.clone()).unwrap();
-        assert_eq!(decoded.header, header);
-        assert_eq!(decoded.events, batch.events);
-        assert_eq!(decoded.json(1), batch.json(1));
+        let events = vec![event(1_000_000_000, "a"), event(2_000_000_000, "b\nc")];
+        let fields = sawmill_index::schema::build_schema().1;
+        let batch = Batch::encode(header.clone(), events.clone(), &fields);
+        assert_eq!(batch.docs.len(), 2);
+        let (decoded_header, decoded) = Batch::decode_events(&batch.payload).unwrap();
+        assert_eq!(decoded_header, header);
+        assert_eq!(decoded, events);
+        let rebuilt = Batch::decode(batch.payload.clone(), &fields).unwrap();
+        assert_eq!(rebuilt.docs.len(), 2);
+        assert_eq!(rebuilt.docs[1].0, 2_000_000_000);
     }
 
     #[test]
@@ -221,6 +231,7 @@ mod tests {
                 answer: Vec::new(),
             },
             vec![event(0, "x")],
+            &sawmill_index::schema::build_schema().1,
         );
         for cut in 0..10 {
             assert!(Batch::decode_header(&batch.payload[..cut]).is_err());

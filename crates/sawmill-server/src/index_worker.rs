@@ -16,19 +16,20 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tantivy::TantivyDocument;
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 /// Batches waiting for the indexer hold at most this many payload bytes (their parsed events
 /// take about three times as much memory). Ingest waits for room before it appends to the
 /// WAL, so a slow indexer slows ingest down instead of growing memory.
-const MAX_QUEUED_KIB: usize = 64 << 10;
+const MAX_QUEUED_KIB: usize = 16 << 10;
 /// How often old partitions are checked against the retention.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 
 enum Msg {
     Batch {
         first_seq: u64,
-        batch: Arc<Batch>,
+        docs: Vec<(i64, TantivyDocument)>,
         _room: QueueRoom,
     },
     Flush(oneshot::Sender<Result<CommitReport, String>>),
@@ -55,12 +56,12 @@ impl IndexHandle {
         }
     }
 
-    /// Hands a durable batch to the indexer; never blocks (a refused batch is read back
-    /// from the WAL).
-    pub fn offer(&self, first_seq: u64, batch: Arc<Batch>, room: QueueRoom) {
+    /// Hands the documents of a durable record to the indexer; never blocks (refused
+    /// documents are rebuilt from the WAL).
+    pub fn offer(&self, first_seq: u64, docs: Vec<(i64, TantivyDocument)>, room: QueueRoom) {
         let _ = self.tx.try_send(Msg::Batch {
             first_seq,
-            batch,
+            docs,
             _room: room,
         });
     }
@@ -223,8 +224,8 @@ impl Worker {
             };
             let result = match self.rx.recv_timeout(timeout) {
                 Ok(Msg::Batch {
-                    first_seq, batch, ..
-                }) => self.take_batch(first_seq, &batch),
+                    first_seq, docs, ..
+                }) => self.take_batch(first_seq, docs),
                 Ok(Msg::Flush(reply)) => {
                     let target = self.wal.durable_seq();
                     let result = self.catch_up(target).and_then(|_| self.commit());
@@ -291,21 +292,27 @@ impl Worker {
         std::thread::sleep(Duration::from_secs(1));
     }
 
-    fn take_batch(&mut self, first_seq: u64, batch: &Batch) -> Result<(), IndexError> {
+    fn take_batch(
+        &mut self,
+        first_seq: u64,
+        docs: Vec<(i64, TantivyDocument)>,
+    ) -> Result<(), IndexError> {
         let position = self.indexer()?.position();
         if first_seq > position {
             self.catch_up(first_seq)?;
         }
-        self.index_batch(first_seq, batch)
+        self.index_docs(first_seq, docs)
     }
 
-    fn index_batch(&mut self, first_seq: u64, batch: &Batch) -> Result<(), IndexError> {
-        let now = now_nanos();
-        let tenant = batch.header.tenant.as_str();
+    fn index_docs(
+        &mut self,
+        first_seq: u64,
+        docs: Vec<(i64, TantivyDocument)>,
+    ) -> Result<(), IndexError> {
+        let end = first_seq + docs.len() as u64;
         let indexer = self.indexer()?;
         let skipped_before = indexer.skipped_old();
-        let added =
-            indexer.add_batch(tenant, first_seq, &batch.events, &|i| batch.json(i), now)? > 0;
+        let added = indexer.add_documents(first_seq, docs, now_nanos())? > 0;
         let skipped = indexer.skipped_old() - skipped_before;
         if skipped > 0 {
             self.metrics
@@ -318,7 +325,7 @@ impl Worker {
         }
         if !added && self.first_dirty.is_none() {
             // nothing to commit, but the position moved: publish it
-            self.publish(first_seq + batch.events.len() as u64);
+            self.publish(end);
         }
         Ok(())
     }
@@ -339,8 +346,8 @@ impl Worker {
                 break;
             }
             let (first_seq, end_seq) = (record.first_seq, record.end_seq());
-            match Batch::decode(record.payload) {
-                Ok(batch) => self.index_batch(first_seq, &batch)?,
+            match Batch::decode(record.payload, self.partitions.fields()) {
+                Ok(batch) => self.index_docs(first_seq, batch.docs)?,
                 Err(e) => {
                     tracing::error!(first_seq, end_seq, error = %e, "skipping undecodable wal record");
                     self.indexer()?.advance_to(end_seq);

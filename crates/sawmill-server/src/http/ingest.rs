@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use sawmill_core::{
     decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext,
 };
-use std::sync::Arc;
+use sawmill_index::schema::Fields;
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
@@ -361,8 +361,17 @@ async fn ingest_body(
         limits,
     };
     let tenant_owned = tenant.to_string();
+    let partitions = state.partitions.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare(&body, encoding, format, &ctx, tenant_owned, key)
+        prepare(
+            &body,
+            encoding,
+            format,
+            &ctx,
+            tenant_owned,
+            key,
+            partitions.fields(),
+        )
     })
     .await
     .map_err(|e| ApiError::internal(format!("ingest worker failed: {e}")))??;
@@ -378,27 +387,22 @@ async fn ingest_body(
         return Ok((json_ok(answer.clone()), answer));
     };
     let count = prepared.accepted as u32;
-    let Some(room) = state
-        .index
-        .reserve(batch.payload.len(), INDEX_QUEUE_WAIT)
-        .await
-    else {
+    let Batch { payload, docs, .. } = batch;
+    let Some(room) = state.index.reserve(payload.len(), INDEX_QUEUE_WAIT).await else {
         m.rejected_requests.with_label_values(&["index_lag"]).inc();
         return Err(ApiError::unavailable(
             "indexing is behind and its queue is full; retry shortly",
             2,
         ));
     };
-    let batch = Arc::new(batch);
     let (tx, rx) = oneshot::channel();
     let index = state.index.clone();
-    let for_index = batch.clone();
     state.wal.append(
-        batch.payload.clone(),
+        payload,
         count,
         Box::new(move |result| {
             if let Ok(appended) = &result {
-                index.offer(appended.first_seq, for_index, room);
+                index.offer(appended.first_seq, docs, room);
             }
             let _ = tx.send(result);
         }),
@@ -456,6 +460,7 @@ fn prepare(
     ctx: &ParseContext,
     tenant: String,
     key: Option<String>,
+    fields: &Fields,
 ) -> Result<Prepared, ApiError> {
     let raw =
         decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
@@ -481,6 +486,7 @@ fn prepare(
                 answer: answer.clone(),
             },
             parsed.events,
+            fields,
         )
     });
     Ok(Prepared {
