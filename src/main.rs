@@ -10,15 +10,15 @@ mod search;
 
 use anyhow::Context;
 
-/// mimalloc: ingest builds documents on request threads and the indexing threads free them,
-/// a cross-thread pattern where it measured 20% faster than the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// mimalloc: ingest builds documents on request threads and the indexing threads free them,
+/// a cross-thread pattern where it measured 20% faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
