@@ -1,9 +1,9 @@
 //! The index consumer of the WAL: a dedicated thread that feeds the tantivy indexer.
 //!
-//! After each group commit the WAL's writer thread hands the parsed batches over a bounded
-//! queue, so the hot path never parses an event twice. When the queue is full (or a batch is
-//! missed for any reason) the worker notices the gap in sequence numbers and reads the missing
-//! records back from the WAL on disk. Every `refresh_interval` it commits, which makes the
+//! After each group commit the WAL's writer thread hands over the index documents that the
+//! request built, through a bounded queue, so the hot path never parses an event twice. When
+//! documents are missed for any reason (a restart, a refused hand-over) the worker notices the
+//! gap in sequence numbers and rebuilds them from the WAL on disk. Every `refresh_interval` it commits, which makes the
 //! events searchable and records the WAL position in the index. On start it replays the WAL
 //! from the index's committed position before reporting ready.
 
