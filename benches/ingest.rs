@@ -5,9 +5,49 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{arg, corpus, count_all, ingest_all, split_batches, tantivy_baseline, Server};
+use support::{
+    arg, corpus, count_all, ingest_all, percentile, split_batches, tantivy_baseline, Server,
+};
+
+/// While the load runs, sends one uniquely worded event every 250 ms and measures how long
+/// after its acknowledgment a search finds it (milliseconds).
+fn freshness_probe(url: &str, done: &AtomicBool) -> Vec<f64> {
+    let http = reqwest::blocking::Client::new();
+    let mut samples = Vec::new();
+    let mut n = 0u64;
+    while !done.load(Ordering::SeqCst) {
+        n += 1;
+        let word = format!("freshnessprobe{n}x{}", std::process::id());
+        let resp = http
+            .post(format!("{url}/api/v1/ingest"))
+            .header("content-type", "application/x-ndjson")
+            .body(format!(
+                "{{\"message\":\"{word}\",\"service\":\"probe\"}}\n"
+            ))
+            .send()
+            .expect("probe ingest");
+        assert_eq!(resp.status().as_u16(), 200);
+        let acked = Instant::now();
+        loop {
+            let v: serde_json::Value = http
+                .get(format!("{url}/api/v1/search"))
+                .query(&[("q", word.as_str()), ("start", "now-1h"), ("limit", "0")])
+                .send()
+                .and_then(|r| r.json())
+                .expect("probe search");
+            if v["total"].as_u64() == Some(1) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        samples.push(acked.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    samples
+}
 
 fn main() {
     let events: u64 = arg("events", "1000000").parse().expect("--events");
@@ -32,9 +72,17 @@ fn main() {
     );
     let server = Server::start(&dir, &config);
     let batches = Arc::new(batches);
+    let done = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (url, done) = (server.url.clone(), done.clone());
+        std::thread::spawn(move || freshness_probe(&url, &done))
+    };
     let started = Instant::now();
     ingest_all(&server.url, &batches, clients);
     let acked = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let mut freshness = probe.join().expect("probe thread");
+    let probes = freshness.len() as u64;
     if arg("flush", "no") == "yes" {
         reqwest::blocking::Client::new()
             .post(format!("{}/api/v1/admin/flush", server.url))
@@ -42,7 +90,7 @@ fn main() {
             .expect("flush");
     }
     // searchable: wait until the exact total is visible
-    while count_all(&server.url) != n_events {
+    while count_all(&server.url) != n_events + probes {
         std::thread::sleep(Duration::from_millis(20));
     }
     let searchable = started.elapsed();
@@ -75,6 +123,13 @@ fn main() {
     );
     println!(
         "  index commits: {commits} taking {commit_secs:.2}s in all; wal fsyncs: {fsyncs} taking {fsync_secs:.2}s in all"
+    );
+    freshness.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "  freshness under load (acknowledged -> searchable, {probes} probes): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&freshness, 50.0),
+        percentile(&freshness, 99.0),
+        freshness.last().copied().unwrap_or(f64::NAN)
     );
     if arg("baseline", "yes") == "yes" {
         match tantivy_baseline(&path, 2) {

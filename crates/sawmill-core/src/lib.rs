@@ -29,6 +29,7 @@ pub mod decode;
 pub mod event;
 pub mod normalize;
 pub mod parse;
+pub mod record;
 pub mod time;
 
 pub use decode::{decode_body, decompress, ContentEncoding, DecodeError, Limits};

@@ -137,6 +137,7 @@ impl IndexWorker {
             refresh,
             metrics,
             first_dirty: None,
+            commit_estimate: Duration::ZERO,
         };
         let thread = std::thread::Builder::new()
             .name("sawmill-indexer".into())
@@ -183,6 +184,8 @@ struct Worker {
     refresh: Duration,
     metrics: Arc<Metrics>,
     first_dirty: Option<Instant>,
+    /// Recent commit duration, smoothed.
+    commit_estimate: Duration,
 }
 
 fn now_nanos() -> i64 {
@@ -219,7 +222,7 @@ impl Worker {
         let mut last_retention = Instant::now() - RETENTION_EVERY;
         loop {
             let timeout = match self.first_dirty {
-                Some(t) => (t + self.refresh).saturating_duration_since(Instant::now()),
+                Some(t) => (t + self.commit_after()).saturating_duration_since(Instant::now()),
                 None => self.refresh,
             };
             let result = match self.rx.recv_timeout(timeout) {
@@ -253,7 +256,7 @@ impl Worker {
             let result = result.and_then(|_| {
                 if self
                     .first_dirty
-                    .is_some_and(|t| t.elapsed() >= self.refresh)
+                    .is_some_and(|t| t.elapsed() >= self.commit_after())
                 {
                     self.commit()?;
                 }
@@ -357,8 +360,17 @@ impl Worker {
         Ok(())
     }
 
+    /// How long after the first uncommitted event the commit starts: early enough that the
+    /// commit (estimated from recent ones) ends within `refresh_interval` of that event.
+    fn commit_after(&self) -> Duration {
+        self.refresh
+            .saturating_sub(self.commit_estimate.min(self.refresh / 2))
+    }
+
     fn commit(&mut self) -> Result<CommitReport, IndexError> {
         let report = self.indexer()?.commit()?;
+        // moving average of commit durations, for `commit_after`
+        self.commit_estimate = (self.commit_estimate * 3 + report.duration) / 4;
         self.first_dirty = None;
         self.metrics
             .index_commit_seconds

@@ -1,13 +1,13 @@
 //! Starting, running and stopping the server: opens the WAL, replays it into the index,
 //! serves the API and shuts down cleanly (drain requests, commit the index, close the WAL).
 
-use crate::batch::Batch;
 use crate::config::Config;
 use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
 use anyhow::Context;
+use sawmill_core::record::RecordHeader;
 use sawmill_index::{IndexerConfig, Partitions};
 use sawmill_wal::{Wal, WalConfig};
 use std::fs::File;
@@ -174,7 +174,7 @@ fn load_idempotency(path: &Path, wal: &Wal) -> anyhow::Result<IdempotencyStore> 
                 break;
             }
         };
-        if let Ok((header, _)) = Batch::decode_header(&record.payload) {
+        if let Ok((header, _)) = RecordHeader::decode(&record.payload) {
             if let Some(key) = header.idempotency_key {
                 store.restore(&header.tenant, &key, header.answer, header.received_at, now);
             }

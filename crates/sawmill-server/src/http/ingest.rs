@@ -5,13 +5,14 @@
 //! requests are refused only for what makes the body unusable (size, type, encoding).
 
 use super::{json_ok, now_nanos, tenant, ApiError, State};
-use crate::batch::{Batch, BatchHeader};
+use crate::batch::Batch;
 use crate::idempotency::{validate_key, Begin};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use sawmill_core::record::RecordHeader;
 use sawmill_core::{
     decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext,
 };
@@ -479,7 +480,7 @@ fn prepare(
     .map_err(|e| ApiError::internal(e.to_string()))?;
     let batch = (accepted > 0).then(|| {
         Batch::encode(
-            BatchHeader {
+            RecordHeader {
                 tenant,
                 received_at: ctx.received_at,
                 idempotency_key: key,
