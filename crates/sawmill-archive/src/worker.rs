@@ -58,6 +58,9 @@ pub struct FlushReport {
 enum Cmd {
     Flush(tokio::sync::oneshot::Sender<Result<FlushReport, String>>),
     Shutdown,
+    /// Stops at once, as a crash would: open batches are lost, the state stays as saved.
+    #[cfg(test)]
+    Abort,
 }
 
 /// The handle the server holds.
@@ -220,6 +223,11 @@ impl Worker {
                             tracing::warn!(error = %e, "archive not flushed at shutdown; the wal keeps the rest")
                         }
                     }
+                    self.batcher.discard_all();
+                    return;
+                }
+                #[cfg(test)]
+                Ok(Cmd::Abort) => {
                     self.batcher.discard_all();
                     return;
                 }
@@ -416,6 +424,8 @@ impl Worker {
             Ok(Cmd::Flush(reply)) => {
                 let _ = reply.send(Err("the archive store is failing; retrying".into()));
             }
+            #[cfg(test)]
+            Ok(Cmd::Abort) => self.stop_deadline = Some(Instant::now()),
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
@@ -425,4 +435,193 @@ impl Worker {
 fn backoff(attempt: u32) -> Duration {
     let cap = (200u64 << attempt.min(8)).min(30_000);
     Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FsStore, ObjectInfo, StoreError};
+    use sawmill_core::Event;
+    use sawmill_wal::WalConfig;
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+
+    /// A folder store that fails while `down` is set, and can lose the answer of a write
+    /// that succeeded.
+    struct Flaky {
+        inner: FsStore,
+        down: AtomicBool,
+        lose_next_answer: AtomicBool,
+    }
+
+    impl ObjectStore for Flaky {
+        fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::NotFound("store is down".into()));
+            }
+            self.inner.put_file(key, path)?;
+            if self.lose_next_answer.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::NotFound("answer lost".into()));
+            }
+            Ok(())
+        }
+        fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+            self.inner.list(prefix)
+        }
+        fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+            self.inner.get(key)
+        }
+        fn exists(&self, key: &str) -> Result<bool, StoreError> {
+            self.inner.exists(key)
+        }
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    fn append(wal: &Wal, first: u64, n: u64) {
+        let header = RecordHeader {
+            tenant: "t".into(),
+            received_at: 0,
+            idempotency_key: None,
+            answer: Vec::new(),
+        };
+        let mut payload = Vec::new();
+        header.encode(&mut payload);
+        for i in first..first + n {
+            let mut e = Event::new(1_000_000_000_000 + i as i64, format!("event {i}"));
+            e.attributes.insert("i".into(), serde_json::json!(i));
+            e.write_json(&mut payload);
+            payload.push(b'\n');
+        }
+        wal.append_blocking(payload, n as u32).unwrap();
+    }
+
+    fn archived(store: &dyn ObjectStore) -> Vec<u64> {
+        let mut out = Vec::new();
+        for o in store.list("").unwrap() {
+            let text = zstd::decode_all(&store.get(&o.key).unwrap()[..]).unwrap();
+            for line in String::from_utf8(text).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                out.push(v["i"].as_u64().unwrap());
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn config(dir: &Path) -> ArchiveConfig {
+        ArchiveConfig {
+            dir: dir.join("state"),
+            prefix: "logs".into(),
+            writer: "w".into(),
+            limits: BatchLimits {
+                max_bytes: 2000,
+                max_age: Duration::from_millis(300),
+                ..BatchLimits::default()
+            },
+            poll: Duration::from_millis(20),
+        }
+    }
+
+    fn wait(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn an_outage_holds_the_position_and_drains_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
+        let wal = Arc::new(wal);
+        let store = Arc::new(Flaky {
+            inner: FsStore::new(dir.path().join("objects")).unwrap(),
+            down: AtomicBool::new(true),
+            lose_next_answer: AtomicBool::new(true),
+        });
+        let worker = ArchiveWorker::start(wal.clone(), store.clone(), config(dir.path())).unwrap();
+        let handle = worker.handle();
+        for r in 0..10 {
+            append(&wal, r * 20, 20);
+        }
+        wait("write attempts", || {
+            handle.stats.upload_errors.load(Ordering::SeqCst) >= 2
+        });
+        assert_eq!(
+            handle.position(),
+            0,
+            "nothing confirmed, position unchanged"
+        );
+        assert!(archived(store.as_ref()).is_empty());
+        store.down.store(false, Ordering::SeqCst);
+        wait("the backlog to drain", || {
+            handle.stats.events.load(Ordering::SeqCst) == 200
+        });
+        worker.shutdown();
+        assert_eq!(archived(store.as_ref()), (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn restart_continues_without_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
+        let wal = Arc::new(wal);
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(FsStore::new(dir.path().join("objects")).unwrap());
+        let worker = ArchiveWorker::start(wal.clone(), store.clone(), config(dir.path())).unwrap();
+        for r in 0..5 {
+            append(&wal, r * 20, 20);
+        }
+        let handle = worker.handle();
+        wait("some objects", || {
+            handle.stats.objects.load(Ordering::SeqCst) > 0
+        });
+        // stop as a crash would, with batches open: the next run batches them again
+        handle.tx.send(Cmd::Abort).ok();
+        let mut worker = worker;
+        if let Some(t) = worker.thread.take() {
+            t.join().unwrap();
+        }
+        for r in 5..8 {
+            append(&wal, r * 20, 20);
+        }
+        let worker = ArchiveWorker::start(wal.clone(), store.clone(), config(dir.path())).unwrap();
+        worker.shutdown();
+        assert_eq!(archived(store.as_ref()), (0..160).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pending_batches_settle_by_what_the_store_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path()).unwrap();
+        let src = dir.path().join("src");
+        std::fs::write(&src, b"x").unwrap();
+        store.put_file("k/present", &src).unwrap();
+        let record = |key: &str, done| BatchRecord {
+            tenant: "t".into(),
+            hour: 1,
+            first_seq: 5,
+            last_seq: 9,
+            key: key.into(),
+            done,
+        };
+        let mut state = ArchiveState {
+            position: 5,
+            batches: vec![
+                record("k/present", false),
+                record("k/missing", false),
+                record("k/old", true),
+            ],
+        };
+        settle_pending(&mut state, &store).unwrap();
+        let keys: Vec<_> = state
+            .batches
+            .iter()
+            .map(|b| (b.key.as_str(), b.done))
+            .collect();
+        assert_eq!(keys, vec![("k/present", true), ("k/old", true)]);
+    }
 }

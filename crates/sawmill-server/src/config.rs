@@ -21,6 +21,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub search: SearchConfig,
     pub wal: WalConfig,
+    pub archive: ArchiveConfig,
 }
 
 impl Default for Config {
@@ -32,6 +33,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             search: SearchConfig::default(),
             wal: WalConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 }
@@ -130,12 +132,60 @@ impl Default for SearchConfig {
 pub struct WalConfig {
     /// Size at which a WAL segment is closed and a new one started.
     pub segment_bytes: u64,
+    /// WAL bytes on disk at most: beyond it (a long archive outage) ingest answers 503.
+    pub max_bytes: u64,
 }
 
 impl Default for WalConfig {
     fn default() -> Self {
         WalConfig {
             segment_bytes: 64 << 20,
+            max_bytes: 16 << 30,
+        }
+    }
+}
+
+/// Where archive objects go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveBackend {
+    /// A local folder (`path`, default `<data_dir>/archive`).
+    Fs,
+}
+
+/// `[archive]`: long-term storage of every event.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    pub backend: ArchiveBackend,
+    /// Root folder of the `fs` backend; default `<data_dir>/archive`.
+    pub path: Option<PathBuf>,
+    /// Key prefix of every object.
+    pub prefix: String,
+    /// Uncompressed bytes at which a batch is sealed.
+    pub batch_max_bytes: u64,
+    /// Age at which an open batch is sealed.
+    #[serde(deserialize_with = "duration")]
+    pub batch_max_age: Duration,
+    /// Batches open at once (tenants × hours being written).
+    pub max_open_batches: usize,
+    /// zstd level of archive objects (1–19).
+    pub zstd_level: i32,
+    /// Names this server in object keys; default the host name.
+    pub writer: Option<String>,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            backend: ArchiveBackend::Fs,
+            path: None,
+            prefix: "logs/v1".into(),
+            batch_max_bytes: 64 << 20,
+            batch_max_age: Duration::from_secs(300),
+            max_open_batches: 64,
+            zstd_level: 3,
+            writer: None,
         }
     }
 }
@@ -210,6 +260,25 @@ impl Config {
         }
         if self.wal.segment_bytes < (1 << 20) {
             return invalid("wal.segment_bytes must be at least 1 MiB");
+        }
+        if self.wal.max_bytes < 2 * self.wal.segment_bytes {
+            return invalid("wal.max_bytes must be at least twice wal.segment_bytes");
+        }
+        let a = &self.archive;
+        if a.batch_max_bytes < 1024 {
+            return invalid("archive.batch_max_bytes must be at least 1024");
+        }
+        if a.batch_max_age < Duration::from_secs(1) {
+            return invalid("archive.batch_max_age must be at least 1s");
+        }
+        if a.max_open_batches == 0 {
+            return invalid("archive.max_open_batches must be at least 1");
+        }
+        if !(1..=19).contains(&a.zstd_level) {
+            return invalid("archive.zstd_level must be between 1 and 19");
+        }
+        if a.prefix.split('/').any(|p| p == ".." || p == ".") {
+            return invalid("archive.prefix must not contain '.' or '..' segments");
         }
         Ok(())
     }

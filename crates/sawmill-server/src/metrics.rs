@@ -25,6 +25,12 @@ pub struct Metrics {
     pub index_errors: IntCounter,
     pub search_seconds: HistogramVec,
     pub search_requests: IntCounterVec,
+    pub archive_objects: IntCounter,
+    pub archive_events: IntCounter,
+    pub archive_bytes: IntCounterVec,
+    pub archive_errors: IntCounter,
+    pub archive_backlog_events: IntGauge,
+    pub archive_backlog_seconds: IntGauge,
 }
 
 fn latency_buckets() -> Vec<f64> {
@@ -65,7 +71,34 @@ impl Metrics {
             "Indexing failures (the indexer retries from the WAL)",
         )?;
         registry.register(Box::new(index_errors.clone()))?;
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         Ok(Metrics {
+            archive_objects: counter("sawmill_archive_objects_total", "Archive objects written")?,
+            archive_events: counter(
+                "sawmill_archive_events_total",
+                "Events written to the archive",
+            )?,
+            archive_bytes: counter_vec(
+                "sawmill_archive_bytes_total",
+                "Archived bytes, uncompressed (raw) and as stored (compressed)",
+                &["kind"],
+            )?,
+            archive_errors: counter(
+                "sawmill_archive_write_errors_total",
+                "Failed archive writes (each is retried)",
+            )?,
+            archive_backlog_events: gauge(
+                "sawmill_archive_backlog_events",
+                "Acknowledged events not yet archived",
+            )?,
+            archive_backlog_seconds: gauge(
+                "sawmill_archive_backlog_age_seconds",
+                "Age of the oldest acknowledged event not yet archived",
+            )?,
             ingest_requests: counter_vec(
                 "sawmill_ingest_requests_total",
                 "Ingest requests by HTTP status",
@@ -127,6 +160,38 @@ impl Metrics {
             )?,
             registry,
         })
+    }
+
+    /// Copies the archive's counters into the registry.
+    pub fn observe_archive(
+        &self,
+        stats: &sawmill_archive::ArchiveStats,
+        durable_seq: u64,
+        now: i64,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let sync = |c: &IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
+        sync(&self.archive_objects, stats.objects.load(Relaxed));
+        sync(&self.archive_events, stats.events.load(Relaxed));
+        sync(&self.archive_errors, stats.upload_errors.load(Relaxed));
+        sync(
+            &self.archive_bytes.with_label_values(&["raw"]),
+            stats.raw_bytes.load(Relaxed),
+        );
+        sync(
+            &self.archive_bytes.with_label_values(&["compressed"]),
+            stats.compressed_bytes.load(Relaxed),
+        );
+        let position = stats.position.load(Relaxed);
+        self.archive_backlog_events
+            .set(durable_seq.saturating_sub(position) as i64);
+        let oldest = stats.oldest_pending.load(Relaxed);
+        let age = if oldest > 0 {
+            (now - oldest) / 1_000_000_000
+        } else {
+            0
+        };
+        self.archive_backlog_seconds.set(age.max(0));
     }
 
     /// The Prometheus text exposition of every metric.

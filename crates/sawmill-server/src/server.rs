@@ -1,12 +1,13 @@
 //! Starting, running and stopping the server: opens the WAL, replays it into the index,
 //! serves the API and shuts down cleanly (drain requests, commit the index, close the WAL).
 
-use crate::config::Config;
+use crate::config::{ArchiveBackend, Config};
 use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
 use anyhow::Context;
+use sawmill_archive::{ArchiveWorker, BatchLimits, FsStore, ObjectStore};
 use sawmill_core::record::RecordHeader;
 use sawmill_index::{IndexerConfig, Partitions};
 use sawmill_wal::{Wal, WalConfig};
@@ -105,6 +106,8 @@ pub async fn run(
     };
     let idempotency = Arc::new(idempotency);
 
+    let archive = start_archive(&config, &root, wal.clone())?;
+
     let partitions = {
         let dir = dirs.index();
         Arc::new(
@@ -143,6 +146,7 @@ pub async fn run(
         index: worker.handle(),
         idempotency: idempotency.clone(),
         metrics,
+        archive: archive.handle(),
     });
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
@@ -155,11 +159,57 @@ pub async fn run(
     tracing::info!("stopping: committing the index");
     maintenance.abort();
     tokio::task::spawn_blocking(move || worker.shutdown()).await?;
+    tracing::info!("stopping: sealing and writing pending archive batches");
+    tokio::task::spawn_blocking(move || archive.shutdown()).await?;
     let state2 = state.clone();
     tokio::task::spawn_blocking(move || maintenance_step(&state2)).await?;
     wal.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the archive's store and starts its WAL consumer.
+fn start_archive(config: &Config, root: &Path, wal: Arc<Wal>) -> anyhow::Result<ArchiveWorker> {
+    let a = &config.archive;
+    let store: Arc<dyn ObjectStore> = match a.backend {
+        ArchiveBackend::Fs => {
+            let path = a.path.clone().unwrap_or_else(|| root.join("archive"));
+            Arc::new(
+                FsStore::new(&path)
+                    .with_context(|| format!("cannot use archive folder {}", path.display()))?,
+            )
+        }
+    };
+    let writer = a.writer.clone().unwrap_or_else(host_name);
+    tracing::info!(store = %store.describe(), prefix = %a.prefix, writer = %writer, "archiving");
+    ArchiveWorker::start(
+        wal,
+        store,
+        sawmill_archive::ArchiveConfig {
+            dir: root.join("archive-state"),
+            prefix: a.prefix.clone(),
+            writer,
+            limits: BatchLimits {
+                max_bytes: a.batch_max_bytes,
+                max_age: a.batch_max_age,
+                max_open: a.max_open_batches,
+                level: a.zstd_level,
+            },
+            poll: Duration::from_millis(200),
+        },
+    )
+    .map_err(anyhow::Error::msg)
+    .context("cannot start the archive")
+}
+
+/// This machine's name, for archive object keys.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "sawmill".into())
 }
 
 /// Loads the saved keys, then the keys of every batch still in the WAL.
@@ -197,7 +247,7 @@ async fn maintenance_loop(state: Arc<AppState>) {
 fn maintenance_step(state: &AppState) {
     let now = now_nanos();
     state.idempotency.prune(now);
-    let consumed = state.index.committed_seq();
+    let consumed = state.index.committed_seq().min(state.archive.position());
     if consumed <= state.wal.first_seq() {
         return;
     }

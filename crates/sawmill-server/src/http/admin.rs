@@ -6,23 +6,37 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 
-/// `POST /api/v1/admin/flush`: commits the index up to everything acknowledged.
+/// `POST /api/v1/admin/flush`: commits the index and seals and writes every pending archive
+/// batch, up to everything acknowledged.
 pub async fn flush(AxumState(state): AxumState<State>) -> Response {
     let started = Instant::now();
-    match state.index.flush().await {
-        Ok(report) => json_ok(
-            serde_json::json!({
-                "index": {
-                    "committed_seq": report.position,
-                    "partitions_committed": report.partitions,
-                    "commit_ms": report.duration.as_millis() as u64,
-                },
-                "took_ms": started.elapsed().as_millis() as u64,
-            })
-            .to_string(),
-        ),
-        Err(e) => ApiError::internal(format!("flush failed: {e}")).into_response(),
-    }
+    let index = match state.index.flush().await {
+        Ok(report) => report,
+        Err(e) => return ApiError::internal(format!("index flush failed: {e}")).into_response(),
+    };
+    let archive = match state.archive.flush().await {
+        Ok(report) => report,
+        Err(e) => {
+            return ApiError::unavailable(format!("archive flush failed: {e}"), 5).into_response()
+        }
+    };
+    json_ok(
+        serde_json::json!({
+            "index": {
+                "committed_seq": index.position,
+                "partitions_committed": index.partitions,
+                "commit_ms": index.duration.as_millis() as u64,
+            },
+            "archive": {
+                "objects_written": archive.objects,
+                "events_written": archive.events,
+                "archived_seq": archive.position,
+                "store": state.archive.store().describe(),
+            },
+            "took_ms": started.elapsed().as_millis() as u64,
+        })
+        .to_string(),
+    )
 }
 
 /// `GET /healthz`: the process is alive.
@@ -61,6 +75,7 @@ pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
     m.index_searchable_seq.set(searchable as i64);
     m.index_lag_events
         .set(durable.saturating_sub(searchable) as i64);
+    m.observe_archive(&state.archive.stats, durable, super::now_nanos());
     let usage = state.wal.disk_usage();
     m.wal_disk_bytes.set(usage.bytes as i64);
     m.wal_segments.set(usage.segments as i64);

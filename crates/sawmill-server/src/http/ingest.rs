@@ -266,6 +266,21 @@ async fn ingest_inner(
             2,
         ));
     }
+    let wal_bytes = state.wal.disk_usage().bytes;
+    if wal_bytes > state.config.wal.max_bytes {
+        state
+            .metrics
+            .rejected_requests
+            .with_label_values(&["wal_full"])
+            .inc();
+        return Err(ApiError::unavailable(
+            format!(
+                "the write-ahead log holds {wal_bytes} bytes not yet archived (limit {}); retry when the archive catches up",
+                state.config.wal.max_bytes
+            ),
+            30,
+        ));
+    }
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

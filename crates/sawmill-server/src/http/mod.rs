@@ -15,6 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use sawmill_archive::ArchiveHandle;
 use sawmill_index::Partitions;
 use sawmill_wal::Wal;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub inflight: Arc<Semaphore>,
     /// Searches running at once.
     pub searches: Arc<Semaphore>,
+    pub archive: ArchiveHandle,
 }
 
 pub type State = Arc<AppState>;
