@@ -131,7 +131,10 @@ impl ArchiveWorker {
         };
         let thread = std::thread::Builder::new()
             .name("sawmill-archive".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                lower_priority();
+                worker.run()
+            })
             .map_err(|e| format!("cannot start the archive thread: {e}"))?;
         Ok(ArchiveWorker {
             handle: ArchiveHandle { tx, stats, store },
@@ -148,6 +151,23 @@ impl ArchiveWorker {
         let _ = self.handle.tx.send(Cmd::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Archiving is background work: when ingest and indexing keep every core busy, it yields
+/// (nice 10) and catches up when they pause; its backlog waits safely in the WAL.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid and setpriority only read their arguments; on Linux the nice value
+        // is per thread, so this lowers the archive thread alone.
+        let result = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+        };
+        if result != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the archive thread's priority");
         }
     }
 }
