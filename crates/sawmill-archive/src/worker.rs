@@ -156,7 +156,7 @@ impl ArchiveWorker {
 }
 
 /// Archiving is background work: when ingest and indexing keep every core busy, it yields
-/// (nice 10) and catches up when they pause; its backlog waits safely in the WAL.
+/// (nice 19) and catches up when they pause; its backlog waits safely in the WAL.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -164,7 +164,7 @@ fn lower_priority() {
         // is per thread, so this lowers the archive thread alone.
         let result = unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 10)
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19)
         };
         if result != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the archive thread's priority");
