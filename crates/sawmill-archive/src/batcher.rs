@@ -200,10 +200,11 @@ impl Batcher {
         };
         let mut writer = b.encoder.finish()?;
         writer.flush()?;
+        // not fsynced: a spool file is rebuilt from the WAL after a crash, and the store
+        // makes the object durable
         let file = writer
             .into_inner()
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        file.sync_all()?;
         let compressed_bytes = file.metadata()?.len();
         Ok(Sealed {
             tenant: key.0.clone(),

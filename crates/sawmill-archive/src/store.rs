@@ -38,7 +38,8 @@ pub enum StoreError {
 
 /// Where archive objects go.
 pub trait ObjectStore: Send + Sync {
-    /// Stores the file at `path` under `key`, create-only (see the module doc).
+    /// Stores the file at `path` under `key`, create-only (see the module doc). The store
+    /// may move the file: the caller must not use `path` afterwards.
     fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
     /// Every object whose key starts with `prefix`, in key order.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
@@ -94,8 +95,14 @@ fn sync_dir(dir: &Path) {
 impl ObjectStore for FsStore {
     fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
         let target = self.path(key)?;
-        let size = std::fs::metadata(path).map_err(io("read", key))?.len();
+        let source = std::fs::metadata(path);
         if let Ok(existing) = std::fs::metadata(&target) {
+            // a retry after the file was already moved in place, or the same object again
+            let size = match source {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io("read", key)(e)),
+                Ok(m) => m.len(),
+            };
             if existing.len() == size {
                 return Ok(());
             }
@@ -105,10 +112,19 @@ impl ObjectStore for FsStore {
                 writing: size,
             });
         }
+        source.map_err(io("read", key))?;
         let dir = target
             .parent()
             .ok_or_else(|| StoreError::InvalidKey(key.to_string()))?;
         std::fs::create_dir_all(dir).map_err(io("create folder for", key))?;
+        // on the same file system the file is moved in place, once it is on disk
+        File::open(path)
+            .and_then(|f| f.sync_all())
+            .map_err(io("fsync", key))?;
+        if std::fs::rename(path, &target).is_ok() {
+            sync_dir(dir);
+            return Ok(());
+        }
         let tmp = target.with_extension("zst.partial");
         {
             let mut src = File::open(path).map_err(io("read", key))?;
@@ -185,6 +201,7 @@ mod tests {
         let src = dir.path().join("batch");
         std::fs::write(&src, b"hello").unwrap();
         store.put_file("a/b/c.ndjson.zst", &src).unwrap();
+        std::fs::write(&src, b"hello").unwrap();
         store.put_file("a/b/c.ndjson.zst", &src).unwrap();
         assert_eq!(store.get("a/b/c.ndjson.zst").unwrap(), b"hello");
         std::fs::write(&src, b"different").unwrap();
