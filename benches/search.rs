@@ -38,18 +38,7 @@ fn main() {
         server
     };
     let http = reqwest::blocking::Client::new();
-    let total: serde_json::Value = http
-        .get(format!("{}/api/v1/search", server.url))
-        .query(&[
-            ("q", "*"),
-            ("start", "0"),
-            ("end", "now+3650d"),
-            ("limit", "0"),
-        ])
-        .send()
-        .and_then(|r| r.json())
-        .expect("count");
-    println!("corpus: {} events searchable", total["total"]);
+    println!("corpus: {} events searchable", count_all(&server.url));
     let span = (events as f64 / RATE) as i64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let services = [

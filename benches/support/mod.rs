@@ -129,17 +129,8 @@ impl Server {
 
     /// CPU time (user + system) the server has used so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // fields after the command name (which is in parentheses): utime is the 12th, stime the 13th
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            f.get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        };
-        (ticks(11) + ticks(12)) / clock_ticks_per_second()
+        // utime and stime are the 12th and 13th fields after the command name
+        stat_seconds(&format!("/proc/{}/stat", self.child.id()), 11, 12)
     }
 
     pub fn stop(mut self) {
@@ -293,7 +284,14 @@ fn clock_ticks_per_second() -> f64 {
 
 /// CPU time (user + system) of finished child processes of this process, in seconds.
 pub fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // cutime and cstime are the 14th and 15th fields after the command name
+    stat_seconds("/proc/self/stat", 13, 14)
+}
+
+/// The sum of two clock-tick fields of a `/proc/*/stat` file (counted after the command name,
+/// which is in parentheses), in seconds.
+fn stat_seconds(path: &str, a: usize, b: usize) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| {
@@ -301,6 +299,5 @@ pub fn children_cpu_seconds() -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
-    // cutime and cstime are the 14th and 15th fields after the command name
-    (ticks(13) + ticks(14)) / clock_ticks_per_second()
+    (ticks(a) + ticks(b)) / clock_ticks_per_second()
 }
