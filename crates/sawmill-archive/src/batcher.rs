@@ -11,7 +11,7 @@ use crate::layout::hour_of;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How batches are cut.
@@ -181,11 +181,6 @@ impl Batcher {
         self.open.values().map(|b| b.first_seq).min()
     }
 
-    /// Uncompressed bytes in open batches.
-    pub fn open_bytes(&self) -> u64 {
-        self.open.values().map(|b| b.raw_bytes).sum()
-    }
-
     /// Drops every open batch and its spool file (their events are still in the WAL).
     pub fn discard_all(&mut self) {
         for (_, b) in self.open.drain() {
@@ -219,16 +214,13 @@ impl Batcher {
             path: b.path,
         })
     }
-
-    pub fn spool_dir(&self) -> &Path {
-        &self.spool
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::layout::HOUR_NANOS;
+    use std::path::Path;
 
     fn decompress(path: &Path) -> String {
         String::from_utf8(zstd::decode_all(File::open(path).unwrap()).unwrap()).unwrap()

@@ -53,7 +53,7 @@ struct OpenWriter {
 }
 
 /// What a commit did.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CommitReport {
     /// The WAL position now committed in every partition.
     pub position: u64,
@@ -135,11 +135,6 @@ impl Indexer {
     /// Events not indexed because they were older than the retention.
     pub fn skipped_old(&self) -> u64 {
         self.skipped_old
-    }
-
-    /// True when events were added since the last commit.
-    pub fn is_dirty(&self) -> bool {
-        self.writers.values().any(|w| w.dirty)
     }
 
     /// Adds one event with WAL sequence number `seq` (see [`Indexer::add_documents`]).

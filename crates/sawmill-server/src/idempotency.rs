@@ -148,16 +148,6 @@ impl IdempotencyStore {
             .retain(|_, e| !matches!(e, Entry::Done { at, .. } if now - *at >= KEY_TTL_NANOS));
     }
 
-    /// Number of remembered keys.
-    pub fn len(&self) -> usize {
-        self.entries.lock().len()
-    }
-
-    /// True when no key is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Writes every unexpired answered key to the snapshot file (atomically, fsynced), so WAL
     /// segments holding them can be deleted.
     pub fn save(&self, now: i64) -> Result<(), String> {

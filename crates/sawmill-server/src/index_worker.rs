@@ -232,15 +232,8 @@ impl Worker {
                 Ok(Msg::Flush(reply)) => {
                     let target = self.wal.durable_seq();
                     let result = self.catch_up(target).and_then(|_| self.commit());
-                    let answer = match &result {
-                        Ok(report) => Ok(CommitReport {
-                            position: report.position,
-                            partitions: report.partitions,
-                            duration: report.duration,
-                        }),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    let _ = reply.send(answer);
+                    let _ =
+                        reply.send(result.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
                     result.map(|_| ())
                 }
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {

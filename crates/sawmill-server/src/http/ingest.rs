@@ -113,21 +113,15 @@ async fn reserve(state: &State, bytes: usize) -> Result<OwnedSemaphorePermit, Ap
     let kib = kib.min(total);
     match tokio::time::timeout(MEMORY_WAIT, state.inflight.clone().acquire_many_owned(kib)).await {
         Ok(Ok(permit)) => Ok(permit),
-        _ => {
-            state
-                .metrics
-                .rejected_requests
-                .with_label_values(&["memory"])
-                .inc();
-            Err(ApiError::unavailable(
-                "the server is holding its limit of in-flight request data; retry shortly",
-                1,
-            ))
-        }
+        _ => Err(ApiError::unavailable(
+            "the server is holding its limit of in-flight request data; retry shortly",
+            1,
+        )
+        .because("memory")),
     }
 }
 
-async fn read_body(
+pub(super) async fn read_body(
     body: Body,
     declared: Option<usize>,
     limit: usize,
@@ -195,22 +189,20 @@ pub async fn ingest(
     let response = match ingest_inner(&state, query, &headers, body, started).await {
         Ok(r) => r,
         Err(e) => {
-            if e.status.is_client_error() || e.status.is_server_error() {
-                let reason = match e.status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-                    StatusCode::REQUEST_TIMEOUT => "timeout",
-                    StatusCode::INSUFFICIENT_STORAGE => "disk_full",
-                    s if s.is_server_error() => "internal",
-                    _ => "bad_request",
-                };
-                state
-                    .metrics
-                    .rejected_requests
-                    .with_label_values(&[reason])
-                    .inc();
-            }
+            let reason = e.reason.unwrap_or(match e.status {
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+                StatusCode::REQUEST_TIMEOUT => "timeout",
+                StatusCode::INSUFFICIENT_STORAGE => "disk_full",
+                s if s.is_server_error() => "internal",
+                _ => "bad_request",
+            });
+            state
+                .metrics
+                .rejected_requests
+                .with_label_values(&[reason])
+                .inc();
             e.into_response()
         }
     };
@@ -256,30 +248,22 @@ async fn ingest_inner(
         .durable_seq()
         .saturating_sub(state.index.searchable_seq());
     if lag > limits.max_index_lag_events {
-        state
-            .metrics
-            .rejected_requests
-            .with_label_values(&["index_lag"])
-            .inc();
         return Err(ApiError::unavailable(
             format!("indexing is {lag} events behind; retry shortly"),
             2,
-        ));
+        )
+        .because("index_lag"));
     }
     let wal_bytes = state.wal.disk_usage().bytes;
     if wal_bytes > state.config.wal.max_bytes {
-        state
-            .metrics
-            .rejected_requests
-            .with_label_values(&["wal_full"])
-            .inc();
         return Err(ApiError::unavailable(
             format!(
                 "the write-ahead log holds {wal_bytes} bytes not yet archived (limit {}); retry when the archive catches up",
                 state.config.wal.max_bytes
             ),
             30,
-        ));
+        )
+        .because("wal_full"));
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -312,10 +296,13 @@ async fn ingest_inner(
             }
             Begin::InFlight => {
                 return Err(ApiError {
-                    status: StatusCode::CONFLICT,
-                    message: "a request with this Idempotency-Key is still being processed; retry after it answers".into(),
                     retry_after: Some(1),
-                })
+                    ..ApiError::new(
+                        StatusCode::CONFLICT,
+                        "a request with this Idempotency-Key is still being processed; retry after it answers",
+                    )
+                }
+                .because("idempotency_in_flight"))
             }
         }
     }
@@ -405,11 +392,11 @@ async fn ingest_body(
     let count = prepared.accepted as u32;
     let Batch { payload, docs, .. } = batch;
     let Some(room) = state.index.reserve(payload.len(), INDEX_QUEUE_WAIT).await else {
-        m.rejected_requests.with_label_values(&["index_lag"]).inc();
         return Err(ApiError::unavailable(
             "indexing is behind and its queue is full; retry shortly",
             2,
-        ));
+        )
+        .because("index_lag"));
     };
     let (tx, rx) = oneshot::channel();
     let index = state.index.clone();
@@ -434,11 +421,11 @@ async fn ingest_body(
                 StatusCode::SERVICE_UNAVAILABLE
             };
             return Err(ApiError {
-                status,
-                message: format!(
-                    "the events could not be made durable ({e}); nothing was ingested: retry later"
-                ),
                 retry_after: Some(5),
+                ..ApiError::new(
+                    status,
+                    format!("the events could not be made durable ({e}); nothing was ingested: retry later"),
+                )
             });
         }
         Err(_) => {

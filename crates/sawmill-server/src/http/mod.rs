@@ -78,6 +78,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Why the request was refused, for `sawmill_rejected_requests_total{reason}` when the
+    /// status alone does not say it.
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -86,6 +89,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            reason: None,
         }
     }
 
@@ -99,7 +103,14 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
             retry_after: Some(retry_after_secs),
+            reason: None,
         }
+    }
+
+    /// Names the reason counted in `sawmill_rejected_requests_total`.
+    pub fn because(mut self, reason: &'static str) -> ApiError {
+        self.reason = Some(reason);
+        self
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {

@@ -1,9 +1,8 @@
 //! `GET|POST /api/v1/search` and `GET /api/v1/histogram`.
 
 use super::{json_ok, now_nanos, tenant, ApiError, State};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{RawQuery, State as AxumState};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sawmill_core::{format_rfc3339, parse_duration, parse_time_param};
@@ -16,6 +15,9 @@ use tokio::sync::OwnedSemaphorePermit;
 const DEFAULT_RANGE_NANOS: i64 = 24 * 3600 * 1_000_000_000;
 const MAX_LIMIT: usize = 10_000;
 const MAX_BUCKETS: i64 = 10_000;
+/// Largest JSON body of a POST search.
+const MAX_SEARCH_BODY: usize = 64 << 10;
+const SEARCH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Params = Vec<(String, String)>;
 
@@ -84,11 +86,7 @@ fn common(params: &Params, allowed: &[&str], now: i64) -> Result<Common, ApiErro
             format_rfc3339(end)
         )));
     }
-    let query = parse(&q).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message: format!("invalid query: {e}"),
-        retry_after: None,
-    })?;
+    let query = parse(&q).map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))?;
     Ok(Common { query, start, end })
 }
 
@@ -201,9 +199,12 @@ pub async fn search_get(AxumState(state): AxumState<State>, RawQuery(raw): RawQu
     )
 }
 
-pub async fn search_post(AxumState(state): AxumState<State>, body: Bytes) -> Response {
+pub async fn search_post(AxumState(state): AxumState<State>, body: Body) -> Response {
     let started = Instant::now();
-    let result = match json_params(&body) {
+    let result = match super::ingest::read_body(body, None, MAX_SEARCH_BODY, SEARCH_BODY_TIMEOUT)
+        .await
+        .and_then(|body| json_params(&body))
+    {
         Ok(p) => run_search(&state, p, started).await,
         Err(e) => Err(e),
     };
