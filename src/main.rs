@@ -2,8 +2,10 @@
 //!
 //! - `sawmill serve`: runs the server (see the `sawmill-server` crate);
 //! - `sawmill ingest FILE…`: ships NDJSON or plain-text files to a server;
-//! - `sawmill search QUERY`: prints matching events, newest first.
+//! - `sawmill search QUERY`: prints matching events, newest first;
+//! - `sawmill archive …`: lifecycle rule, restores into search, Athena table.
 
+mod archive;
 mod client;
 mod ingest;
 mod search;
@@ -49,6 +51,9 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Search a server and print matching events, newest first.
     Search(search::SearchArgs),
+    /// The archive: lifecycle rule, restores into search, Athena table.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCommand),
 }
 
 fn main() {
@@ -61,6 +66,7 @@ fn main() {
         } => serve(config, data_dir, listen),
         Command::Ingest(args) => client_runtime().and_then(|rt| rt.block_on(ingest::run(args))),
         Command::Search(args) => client_runtime().and_then(|rt| rt.block_on(search::run(args))),
+        Command::Archive(command) => archive::run(command),
     };
     if let Err(e) = result {
         eprintln!("sawmill: {e:#}");

@@ -4,16 +4,23 @@
 //!
 //! - [`layout`]: object keys;
 //! - [`batcher`]: batches per tenant and hour, sealed by size or age;
-//! - [`store`]: object stores (local folder);
+//! - [`store`]: the object store interface and the local folder;
+//! - [`s3`]: S3 and S3-compatible servers;
+//! - [`lifecycle`]: the bucket lifecycle rule (storage tiers, expiry);
+//! - [`athena`]: a `CREATE EXTERNAL TABLE` for Athena and Trino;
 //! - [`state`]: the archive's durable position and exactly-once bookkeeping;
 //! - [`worker`]: the WAL consumer that ties them together.
 
+pub mod athena;
 pub mod batcher;
 pub mod layout;
+pub mod lifecycle;
+pub mod s3;
 pub mod state;
 pub mod store;
 pub mod worker;
 
 pub use batcher::BatchLimits;
-pub use store::{FsStore, ObjectInfo, ObjectStore, StoreError};
+pub use s3::{LifecycleChange, S3Settings, S3Store};
+pub use store::{FsStore, ObjectInfo, ObjectStore, Readability, StoreError};
 pub use worker::{ArchiveConfig, ArchiveHandle, ArchiveStats, ArchiveWorker, FlushReport};

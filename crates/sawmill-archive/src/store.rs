@@ -1,4 +1,4 @@
-//! Object stores the archive writes to: a local folder now, S3 through the same trait.
+//! Object stores the archive writes to: the local folder here, S3 in [`crate::s3`].
 //!
 //! Writes are create-only and idempotent: writing a key that already holds an object of the
 //! same size succeeds without touching it (a retry after a lost answer), and a key is never
@@ -13,6 +13,18 @@ use std::path::{Path, PathBuf};
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// The S3 storage class (`STANDARD`, `GLACIER`, …); `None` for the local folder.
+    pub storage_class: Option<String>,
+}
+
+/// Whether an object's bytes can be read now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readability {
+    Readable,
+    /// In GLACIER or DEEP_ARCHIVE: an S3 restore must be requested first.
+    NeedsRestore,
+    /// An S3 restore was requested and is still running.
+    Restoring,
 }
 
 /// Why an object store operation failed.
@@ -32,6 +44,14 @@ pub enum StoreError {
     },
     #[error("no object {0}")]
     NotFound(String),
+    #[error("{0} is in a Glacier storage class: it needs an S3 restore before it can be read")]
+    NeedsRestore(String),
+    #[error("{op} {key}: {message}")]
+    Remote {
+        op: &'static str,
+        key: String,
+        message: String,
+    },
     #[error("invalid key {0}: keys are relative paths without '..'")]
     InvalidKey(String),
 }
@@ -47,6 +67,19 @@ pub trait ObjectStore: Send + Sync {
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
     /// Whether an object exists under `key`.
     fn exists(&self, key: &str) -> Result<bool, StoreError>;
+    /// Whether the object can be read now (`storage_class` as listed).
+    fn readability(
+        &self,
+        _key: &str,
+        _storage_class: Option<&str>,
+    ) -> Result<Readability, StoreError> {
+        Ok(Readability::Readable)
+    }
+    /// Asks the store to make a cold object readable for `days` (S3 `RestoreObject`; `bulk`
+    /// is the cheaper, slower tier).
+    fn request_restore(&self, key: &str, _days: u32, _bulk: bool) -> Result<(), StoreError> {
+        Err(StoreError::NotFound(key.to_string()))
+    }
     /// Where the store is, for logs: `fs:/path` or `s3://bucket/prefix`.
     fn describe(&self) -> String;
 }
@@ -165,6 +198,7 @@ impl ObjectStore for FsStore {
                     out.push(ObjectInfo {
                         key,
                         size: meta.len(),
+                        storage_class: None,
                     });
                 }
             }
@@ -214,7 +248,8 @@ mod tests {
             listed,
             vec![ObjectInfo {
                 key: "a/b/c.ndjson.zst".into(),
-                size: 5
+                size: 5,
+                storage_class: None,
             }]
         );
         assert!(store.list("z/").unwrap().is_empty());

@@ -6,12 +6,14 @@
 //! - [`indexer`]: adds events in WAL order and commits them with their WAL position;
 //! - [`query`]: the Lucene-like query language (parser and AST);
 //! - [`compile`]: AST → tantivy query;
-//! - [`search`]: search with exact totals and cursors, histograms.
+//! - [`search`]: search with exact totals and cursors, histograms;
+//! - [`restored`]: indexes of events read back from the archive, attached for a while.
 
 pub mod compile;
 pub mod indexer;
 pub mod partition;
 pub mod query;
+pub mod restored;
 pub mod schema;
 pub mod search;
 

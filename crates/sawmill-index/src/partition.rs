@@ -3,6 +3,10 @@
 //! Retention deletes whole directories; a time-range search opens only the partitions that
 //! overlap its range. [`Partitions`] is shared by the indexer (which creates partitions and
 //! reloads their readers after each commit) and by searches.
+//!
+//! Indexes built elsewhere (events restored from the archive) can be attached for a while:
+//! searches over their time span read them beside the day partitions, and retention never
+//! touches them.
 
 use crate::schema::{build_schema, register_tokenizers, Fields};
 use crate::IndexError;
@@ -54,7 +58,11 @@ pub struct Partition {
 }
 
 impl Partition {
-    fn open_or_create(dir: &Path, day: Day, schema: &Schema) -> Result<Partition, IndexError> {
+    pub(crate) fn open_or_create(
+        dir: &Path,
+        day: Day,
+        schema: &Schema,
+    ) -> Result<Partition, IndexError> {
         std::fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, "create partition dir", e))?;
         let index = if dir.join("meta.json").exists() {
             Index::open_in_dir(dir)
@@ -104,7 +112,12 @@ pub struct Partitions {
     schema: Schema,
     fields: Fields,
     map: RwLock<BTreeMap<Day, Arc<Partition>>>,
+    /// Attached indexes by name, with the time span `[start, end)` they cover.
+    attached: RwLock<BTreeMap<String, Attached>>,
 }
+
+/// An attached index: the span `[start, end)` it covers and the index.
+type Attached = (i64, i64, Arc<Partition>);
 
 impl Partitions {
     /// Opens every partition found under `root` (creating `root` if needed).
@@ -133,6 +146,7 @@ impl Partitions {
             schema,
             fields,
             map: RwLock::new(map),
+            attached: RwLock::new(BTreeMap::new()),
         })
     }
 
@@ -164,18 +178,57 @@ impl Partitions {
         self.map.read().values().cloned().collect()
     }
 
-    /// Partitions that may hold events in `[start, end)`, newest first.
+    /// Partitions that may hold events in `[start, end)`, newest first, then the attached
+    /// indexes whose span overlaps it.
     pub fn overlapping(&self, start: i64, end: i64) -> Vec<Arc<Partition>> {
         if end <= start {
             return Vec::new();
         }
         let (first, last) = (day_of(start), day_of(end - 1));
-        self.map
+        let mut out: Vec<Arc<Partition>> = self
+            .map
             .read()
             .range(first..=last)
             .rev()
             .map(|(_, p)| p.clone())
-            .collect()
+            .collect();
+        out.extend(
+            self.attached
+                .read()
+                .values()
+                .filter(|(s, e, _)| *s < end && start < *e)
+                .map(|(_, _, p)| p.clone()),
+        );
+        out
+    }
+
+    /// Makes an index built by [`crate::restored::RestoredIndex`] searchable for `[start, end)`
+    /// under `name` (replacing one of the same name).
+    pub fn attach(&self, name: &str, start: i64, end: i64, partition: Arc<Partition>) {
+        self.attached
+            .write()
+            .insert(name.to_string(), (start, end, partition));
+    }
+
+    /// Stops searching an attached index; returns it if it was attached.
+    pub fn detach(&self, name: &str) -> Option<Arc<Partition>> {
+        self.attached.write().remove(name).map(|(_, _, p)| p)
+    }
+
+    /// Opens an index directory written with this schema (an attached index).
+    pub fn open_detached(&self, dir: &Path) -> Result<Partition, IndexError> {
+        if !dir.join("meta.json").exists() {
+            return Err(IndexError::Corrupt {
+                what: dir.display().to_string(),
+                reason: "no meta.json: the index was never committed".into(),
+            });
+        }
+        Partition::open_or_create(dir, 0, &self.schema)
+    }
+
+    /// Creates an empty index directory with this schema (for an attached index).
+    pub fn create_detached(&self, dir: &Path) -> Result<Partition, IndexError> {
+        Partition::open_or_create(dir, 0, &self.schema)
     }
 
     /// Forgets a partition and deletes its directory (retention).

@@ -151,6 +151,8 @@ impl Default for WalConfig {
 pub enum ArchiveBackend {
     /// A local folder (`path`, default `<data_dir>/archive`).
     Fs,
+    /// An S3 bucket (`bucket`, `endpoint`, `region`, `force_path_style`).
+    S3,
 }
 
 /// `[archive]`: long-term storage of every event.
@@ -173,6 +175,24 @@ pub struct ArchiveConfig {
     pub zstd_level: i32,
     /// Names this server in object keys; default the host name.
     pub writer: Option<String>,
+    /// Bucket of the `s3` backend.
+    pub bucket: Option<String>,
+    /// S3 endpoint override; else the AWS SDK chain (`AWS_ENDPOINT_URL_S3`, …).
+    pub endpoint: Option<String>,
+    /// S3 region; else the AWS SDK chain (`AWS_REGION`, profile, instance metadata).
+    pub region: Option<String>,
+    /// Path-style S3 addressing, for most S3-compatible servers.
+    pub force_path_style: bool,
+    /// Time allowed for one attempt of one S3 request.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// Objects larger than this go up as multipart uploads in parts of this size.
+    pub multipart_part_bytes: u64,
+    /// How long events restored from the archive stay searchable.
+    #[serde(deserialize_with = "duration")]
+    pub restore_ttl: Duration,
+    /// Storage tiers and expiry of archive objects in S3.
+    pub lifecycle: sawmill_archive::lifecycle::LifecycleSettings,
 }
 
 impl Default for ArchiveConfig {
@@ -186,6 +206,14 @@ impl Default for ArchiveConfig {
             max_open_batches: 64,
             zstd_level: 3,
             writer: None,
+            bucket: None,
+            endpoint: None,
+            region: None,
+            force_path_style: false,
+            request_timeout: Duration::from_secs(60),
+            multipart_part_bytes: 16 << 20,
+            restore_ttl: Duration::from_secs(24 * 3600),
+            lifecycle: Default::default(),
         }
     }
 }
@@ -280,6 +308,26 @@ impl Config {
         if a.prefix.split('/').any(|p| p == ".." || p == ".") {
             return invalid("archive.prefix must not contain '.' or '..' segments");
         }
+        if a.backend == ArchiveBackend::S3 && a.bucket.as_deref().unwrap_or("").is_empty() {
+            return invalid("archive.bucket is required with backend = \"s3\"");
+        }
+        if a.backend == ArchiveBackend::Fs && (a.bucket.is_some() || a.endpoint.is_some()) {
+            return invalid(
+                "archive.bucket and archive.endpoint need backend = \"s3\" (the backend is \"fs\")",
+            );
+        }
+        if a.request_timeout < Duration::from_secs(1) {
+            return invalid("archive.request_timeout must be at least 1s");
+        }
+        if a.multipart_part_bytes < (5 << 20) || a.multipart_part_bytes > (5 << 30) {
+            return invalid(
+                "archive.multipart_part_bytes must be between 5 MiB (5242880) and 5 GiB (S3's part limits)",
+            );
+        }
+        if a.restore_ttl < Duration::from_secs(60) {
+            return invalid("archive.restore_ttl must be at least 1m");
+        }
+        a.lifecycle.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 //! The sawmill server: configuration, the HTTP API and the wiring of the pipeline
-//! (ingest → WAL → index).
+//! (ingest → WAL → index and archive).
 //!
 //! - [`config`]: the TOML configuration and its defaults;
 //! - [`server`]: start-up, recovery, serving and clean shutdown;
@@ -7,6 +7,7 @@
 //! - [`batch`]: the WAL payload of one ingest request;
 //! - [`index_worker`]: the WAL consumer that feeds the index;
 //! - [`idempotency`]: `Idempotency-Key` answers that survive restarts;
+//! - [`restore`]: archived events read back into search for a while;
 //! - [`metrics`]: Prometheus metrics.
 
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod idempotency;
 pub mod index_worker;
 pub mod metrics;
+pub mod restore;
 pub mod server;
 
 pub use config::Config;

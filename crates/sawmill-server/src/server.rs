@@ -6,8 +6,11 @@ use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
+use crate::restore::Restores;
 use anyhow::Context;
-use sawmill_archive::{ArchiveWorker, BatchLimits, FsStore, ObjectStore};
+use sawmill_archive::{
+    lifecycle, ArchiveWorker, BatchLimits, FsStore, ObjectStore, S3Settings, S3Store,
+};
 use sawmill_core::record::RecordHeader;
 use sawmill_index::{IndexerConfig, Partitions};
 use sawmill_wal::{Wal, WalConfig};
@@ -106,7 +109,7 @@ pub async fn run(
     };
     let idempotency = Arc::new(idempotency);
 
-    let archive = start_archive(&config, &root, wal.clone())?;
+    let archive = start_archive(&config, &root, wal.clone()).await?;
 
     let partitions = {
         let dir = dirs.index();
@@ -131,6 +134,22 @@ pub async fn run(
     )
     .context("cannot start the indexer")?;
 
+    let restores = {
+        let dir = root.join("restores");
+        let partitions = partitions.clone();
+        let store = archive.handle().store().clone();
+        let prefix = config.archive.prefix.clone();
+        let ttl = config.archive.restore_ttl;
+        Arc::new(
+            tokio::task::spawn_blocking(move || {
+                Restores::open(dir, partitions, store, prefix, ttl)
+            })
+            .await?
+            .map_err(anyhow::Error::msg)
+            .context("cannot open the archive restores")?,
+        )
+    };
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -147,6 +166,7 @@ pub async fn run(
         idempotency: idempotency.clone(),
         metrics,
         archive: archive.handle(),
+        restores,
     });
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
@@ -168,9 +188,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Opens the archive's store and starts its WAL consumer.
-fn start_archive(config: &Config, root: &Path, wal: Arc<Wal>) -> anyhow::Result<ArchiveWorker> {
+/// Opens the archive's store (applying the bucket lifecycle rule when managed) and starts its
+/// WAL consumer.
+async fn start_archive(
+    config: &Config,
+    root: &Path,
+    wal: Arc<Wal>,
+) -> anyhow::Result<ArchiveWorker> {
     let a = &config.archive;
+    for warning in a.lifecycle.validate().map_err(anyhow::Error::msg)? {
+        if a.backend == ArchiveBackend::S3 && a.lifecycle.manage {
+            tracing::warn!("archive lifecycle: {warning}");
+        }
+    }
     let store: Arc<dyn ObjectStore> = match a.backend {
         ArchiveBackend::Fs => {
             let path = a.path.clone().unwrap_or_else(|| root.join("archive"));
@@ -179,27 +209,90 @@ fn start_archive(config: &Config, root: &Path, wal: Arc<Wal>) -> anyhow::Result<
                     .with_context(|| format!("cannot use archive folder {}", path.display()))?,
             )
         }
+        ArchiveBackend::S3 => {
+            let store = Arc::new(s3_client(a).await?);
+            match store.check_bucket().await {
+                Ok(()) => {
+                    if a.lifecycle.manage {
+                        apply_lifecycle(&store, a).await?;
+                    }
+                }
+                Err((true, why)) => anyhow::bail!("cannot use the archive: {why}"),
+                Err((false, why)) => {
+                    // ingest goes on: the archive's backlog waits in the WAL until S3 is back
+                    tracing::warn!(
+                        "archive store unreachable at startup, retrying in the background: {why}"
+                    );
+                    if a.lifecycle.manage {
+                        tokio::spawn(apply_lifecycle_later(store.clone(), a.clone()));
+                    }
+                }
+            }
+            store
+        }
     };
     let writer = a.writer.clone().unwrap_or_else(host_name);
     tracing::info!(store = %store.describe(), prefix = %a.prefix, writer = %writer, "archiving");
-    ArchiveWorker::start(
-        wal,
-        store,
-        sawmill_archive::ArchiveConfig {
-            dir: root.join("archive-state"),
-            prefix: a.prefix.clone(),
-            writer,
-            limits: BatchLimits {
-                max_bytes: a.batch_max_bytes,
-                max_age: a.batch_max_age,
-                max_open: a.max_open_batches,
-                level: a.zstd_level,
-            },
-            poll: Duration::from_millis(200),
+    let archive_config = sawmill_archive::ArchiveConfig {
+        dir: root.join("archive-state"),
+        prefix: a.prefix.clone(),
+        writer,
+        limits: BatchLimits {
+            max_bytes: a.batch_max_bytes,
+            max_age: a.batch_max_age,
+            max_open: a.max_open_batches,
+            level: a.zstd_level,
         },
-    )
-    .map_err(anyhow::Error::msg)
-    .context("cannot start the archive")
+        poll: Duration::from_millis(200),
+    };
+    // starting settles batches left pending, which asks the store: not on an async thread
+    tokio::task::spawn_blocking(move || ArchiveWorker::start(wal, store, archive_config))
+        .await?
+        .map_err(anyhow::Error::msg)
+        .context("cannot start the archive")
+}
+
+/// The S3 client of an `s3` config (without contacting the bucket).
+pub async fn s3_client(a: &crate::config::ArchiveConfig) -> anyhow::Result<S3Store> {
+    let settings = S3Settings {
+        bucket: a.bucket.clone().unwrap_or_default(),
+        endpoint: a.endpoint.clone(),
+        region: a.region.clone(),
+        force_path_style: a.force_path_style,
+        request_timeout: a.request_timeout,
+        part_bytes: a.multipart_part_bytes,
+    };
+    S3Store::new(&settings)
+        .await
+        .with_context(|| format!("cannot use archive bucket {}", settings.bucket))
+}
+
+/// Puts the configured lifecycle rule into the bucket and logs what is in force.
+async fn apply_lifecycle(store: &S3Store, a: &crate::config::ArchiveConfig) -> anyhow::Result<()> {
+    let rule = lifecycle::rule(&a.lifecycle, &a.prefix);
+    let change = store.apply_lifecycle(&rule).await.context(
+        "cannot apply the archive lifecycle rule (the server needs s3:GetLifecycleConfiguration \
+         and s3:PutLifecycleConfiguration; set archive.lifecycle.manage = false to manage tiers \
+         yourself)",
+    )?;
+    let in_force = serde_json::to_string(&rule).unwrap_or_default();
+    tracing::info!(change = ?change, rule = %in_force, "archive lifecycle rule in force");
+    Ok(())
+}
+
+/// Applies the lifecycle rule once the bucket can be reached.
+async fn apply_lifecycle_later(store: Arc<S3Store>, a: crate::config::ArchiveConfig) {
+    let mut wait = Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(wait).await;
+        match apply_lifecycle(&store, &a).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "archive lifecycle rule not applied yet; retrying")
+            }
+        }
+        wait = (wait * 2).min(Duration::from_secs(300));
+    }
 }
 
 /// This machine's name, for archive object keys.
@@ -246,6 +339,7 @@ async fn maintenance_loop(state: Arc<AppState>) {
 /// Saves idempotency keys, then deletes WAL segments every consumer is past.
 fn maintenance_step(state: &AppState) {
     let now = now_nanos();
+    state.restores.expire(now);
     state.idempotency.prune(now);
     let consumed = state.index.committed_seq().min(state.archive.position());
     if consumed <= state.wal.first_seq() {

@@ -4,6 +4,7 @@
 //! never on the async runtime's threads.
 
 mod admin;
+mod archive;
 mod ingest;
 mod search;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     /// Searches running at once.
     pub searches: Arc<Semaphore>,
     pub archive: ArchiveHandle,
+    pub restores: Arc<crate::restore::Restores>,
 }
 
 pub type State = Arc<AppState>;
@@ -48,6 +50,12 @@ pub fn router(state: State) -> Router {
         )
         .route("/api/v1/histogram", get(search::histogram))
         .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/archive/restore", post(archive::start))
+        .route("/api/v1/archive/restores", get(archive::list))
+        .route(
+            "/api/v1/archive/restores/{id}",
+            get(archive::get).delete(archive::delete),
+        )
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
         .route("/metrics", get(admin::metrics))
