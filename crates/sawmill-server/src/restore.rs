@@ -77,8 +77,8 @@ pub struct RestoreStatus {
     pub events: u64,
     /// Events of the range already searchable in the hot index (not restored twice).
     pub events_already_hot: u64,
-    /// Events of the range already searchable through an earlier restore of the whole range
-    /// (one without a query).
+    /// Events of the range already searchable through an earlier restore that holds every
+    /// archived event of its range (no query, no object left cold).
     #[serde(default)]
     pub events_already_restored: u64,
     /// Objects that need an S3 restore before they can be read.
@@ -365,7 +365,12 @@ impl Restores {
             .lock()
             .values()
             .map(|e| e.status.lock().clone())
-            .filter(|s| s.tenant == req.tenant && s.state == "done" && s.query.is_none())
+            .filter(|s| {
+                s.tenant == req.tenant
+                    && s.state == "done"
+                    && s.query.is_none()
+                    && s.cold_objects.is_empty()
+            })
             .map(|s| s.range_nanos)
             .collect();
         let objects = self.objects_in_range(req)?;
