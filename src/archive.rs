@@ -75,10 +75,12 @@ pub struct RestoreArgs {
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<sawmill_server::Config> {
-    Ok(match path {
+    let config = match path {
         Some(p) => sawmill_server::Config::from_file(p)?,
         None => sawmill_server::Config::default(),
-    })
+    };
+    config.validate()?;
+    Ok(config)
 }
 
 pub fn run(command: ArchiveCommand) -> anyhow::Result<()> {
@@ -86,6 +88,9 @@ pub fn run(command: ArchiveCommand) -> anyhow::Result<()> {
         ArchiveCommand::Lifecycle { config, in_force } => {
             let config = load_config(config.as_ref())?;
             let a = &config.archive;
+            for warning in a.lifecycle.validate().map_err(anyhow::Error::msg)? {
+                eprintln!("warning: {warning}");
+            }
             let rule = lifecycle::rule(&a.lifecycle, &a.prefix);
             if !in_force {
                 println!("{}", serde_json::to_string_pretty(&rule)?);

@@ -279,3 +279,87 @@ fn ingest_to_a_down_server_fails_clearly() {
         out.stderr
     );
 }
+
+#[test]
+fn archive_lifecycle_prints_the_configured_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiers.toml");
+    std::fs::write(
+        &path,
+        "[archive]\nprefix = \"acme/logs\"\n[archive.lifecycle]\ninfrequent_access_after_days = 45\n\
+         glacier_ir_after_days = 0\ndeep_archive_after_days = 200\nexpire_after_days = 800\n",
+    )
+    .unwrap();
+    let out = run_sawmill(
+        &["archive", "lifecycle", "--config", path.to_str().unwrap()],
+        None,
+        T,
+    );
+    ok(&out, "archive lifecycle");
+    let rule: Value = serde_json::from_str(&out.stdout).expect("the rule is JSON");
+    assert_eq!(
+        rule,
+        json!({
+            "ID": "sawmill-tiers:acme/logs",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "acme/logs/"},
+            "Transitions": [
+                {"Days": 45, "StorageClass": "STANDARD_IA"},
+                {"Days": 200, "StorageClass": "DEEP_ARCHIVE"}
+            ],
+            "Expiration": {"Days": 800},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}
+        })
+    );
+    // impossible tiers are refused by the command and by the server, naming the setting
+    std::fs::write(
+        &path,
+        "[archive.lifecycle]\ninfrequent_access_after_days = 60\nglacier_ir_after_days = 40\n",
+    )
+    .unwrap();
+    let out = run_sawmill(
+        &["archive", "lifecycle", "--config", path.to_str().unwrap()],
+        None,
+        T,
+    );
+    assert!(!out.status.success(), "accepted tiers out of order");
+    assert!(
+        out.stderr
+            .contains("archive.lifecycle.glacier_ir_after_days"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn archive_athena_ddl_describes_the_layout() {
+    let out = run_sawmill(
+        &[
+            "archive",
+            "athena-ddl",
+            "--bucket",
+            "acme-logs",
+            "--database",
+            "ops",
+            "--first-day",
+            "2025-06-01",
+        ],
+        None,
+        T,
+    );
+    ok(&out, "archive athena-ddl");
+    let ddl = out.stdout;
+    for line in [
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `ops`.`sawmill_logs`",
+        "LOCATION 's3://acme-logs/logs/v1/'",
+        "'storage.location.template'='s3://acme-logs/logs/v1/tenant=${tenant}/dt=${dt}/hour=${hour}/'",
+        "'projection.dt.range'='2025-06-01,NOW'",
+        "PARTITIONED BY",
+    ] {
+        assert!(ddl.contains(line), "missing {line:?} in:\n{ddl}");
+    }
+    // the local-folder config has no bucket: the command says what to pass
+    let out = run_sawmill(&["archive", "athena-ddl"], None, T);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("--bucket"), "{}", out.stderr);
+}
