@@ -353,7 +353,12 @@ impl S3Store {
         match done {
             Ok(_) => Ok(()),
             Err(e) if http_status(&e) == Some(412) => self.same_object(key, size).await,
-            Err(e) => Err(remote("complete multipart upload of", key, sdk_message(&e))),
+            // the answer was lost or unreadable (some S3-compatible servers answer with another
+            // XML root): the upload counts when the object is in place with this size
+            Err(e) => match self.same_object(key, size).await {
+                Ok(()) => Ok(()),
+                Err(_) => Err(remote("complete multipart upload of", key, sdk_message(&e))),
+            },
         }
     }
 
