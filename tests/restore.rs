@@ -38,7 +38,7 @@ fn events(first_eid: u64, count: u64, base: i64, step: i64) -> (String, Vec<(u64
     for i in 0..count {
         let eid = first_eid + i;
         let ts = base + i as i64 * step;
-        let error = eid % 3 == 0;
+        let error = eid.is_multiple_of(3);
         body.push_str(
             &json!({
                 "timestamp": rfc3339(ts),
@@ -170,7 +170,10 @@ fn restore_scenario(server: &mut Server) {
     assert_eq!(eids(server, "*", s.start, s.end), all);
 
     // a range over everything: the hot events and the first restore are not added twice
-    let r3 = restore(server, json!({"start": rfc3339(s.start), "end": rfc3339(s.end)}));
+    let r3 = restore(
+        server,
+        json!({"start": rfc3339(s.start), "end": rfc3339(s.end)}),
+    );
     assert_eq!(r3["state"], "done", "{r3}");
     assert_eq!(r3["events_already_hot"], 200, "{r3}");
     assert_eq!(r3["events_already_restored"], 150, "{r3}");
@@ -251,7 +254,10 @@ fn bad_restore_requests_say_what_to_fix() {
         (json!({"start": "yesterday"}), "start"),
         (json!({"start": "now-1h", "end": "now-2h"}), "after start"),
         (json!({"start": "now-800d"}), "at most"),
-        (json!({"start": "now-1d", "query": "level:("}), "invalid query"),
+        (
+            json!({"start": "now-1d", "query": "level:("}),
+            "invalid query",
+        ),
         (json!({"start": "now-1d", "tier": "fast"}), "tier"),
         (json!({"start": "now-1d", "bogus": 1}), "bogus"),
     ] {
@@ -301,7 +307,10 @@ fn s3_glacier_objects_are_reported_and_their_restore_requested() {
         .all(|(_, _, class)| class == "GLACIER"));
     let (start, end) = (s.old[0].1, s.old[599].1 + 1);
     // without asking: every overlapping object is reported, none is read
-    let r = restore(&server, json!({"start": rfc3339(start), "end": rfc3339(end)}));
+    let r = restore(
+        &server,
+        json!({"start": rfc3339(start), "end": rfc3339(end)}),
+    );
     assert_eq!(r["state"], "done", "{r}");
     assert_eq!(r["events"], 0, "{r}");
     let cold = r["cold_objects"].as_array().unwrap();
@@ -333,7 +342,10 @@ fn s3_glacier_objects_are_reported_and_their_restore_requested() {
         assert!(head.restore().is_some(), "no restore requested for {c}");
     }
     // once S3 has restored them, a restore reads them
-    let r = restore(&server, json!({"start": rfc3339(start), "end": rfc3339(end)}));
+    let r = restore(
+        &server,
+        json!({"start": rfc3339(start), "end": rfc3339(end)}),
+    );
     assert_eq!(r["cold_objects"], json!([]), "{r}");
     assert_eq!(r["events"], 600, "{r}");
 }

@@ -2,6 +2,8 @@
 //! directory and talks to it over HTTP, as a client would.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -23,6 +25,8 @@ pub struct Server {
     /// Everything the server wrote to stderr (its log), collected in the background.
     pub log: std::sync::Arc<Log>,
     pub http: reqwest::blocking::Client,
+    /// Extra environment variables of the server process (e.g. S3 credentials).
+    pub env: Vec<(String, String)>,
 }
 
 /// The server's log lines, shared with the thread that reads them.
@@ -66,6 +70,29 @@ impl Server {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .expect("http client"),
+            env: Vec::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Like [`Server::start_with_config`], with extra environment variables for the server
+    /// process (kept for every later [`Server::spawn`]).
+    pub fn start_with_config_env(dir: &Path, config: &str, env: Vec<(String, String)>) -> Server {
+        let data_dir = dir.join("data");
+        let config_path = dir.join("sawmill.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let mut server = Server {
+            child: None,
+            url: String::new(),
+            data_dir,
+            config: Some(config_path),
+            log: Default::default(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("http client"),
+            env,
         };
         server.spawn();
         server
@@ -80,6 +107,7 @@ impl Server {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env("SAWMILL_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(c) = &self.config {

@@ -344,6 +344,13 @@ impl Worker {
             }
             if kept {
                 self.unarchived.push((end_seq, header.received_at));
+                // the backlog's age shows from the first read, even while writes keep failing
+                let oldest = self.stats.oldest_pending.load(Ordering::Relaxed);
+                if oldest == 0 || header.received_at < oldest {
+                    self.stats
+                        .oldest_pending
+                        .store(header.received_at, Ordering::Relaxed);
+                }
             }
             self.read_pos = end_seq;
         }

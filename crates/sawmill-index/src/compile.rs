@@ -269,6 +269,10 @@ impl<'a> Compiler<'a> {
             Target::Timestamp => {
                 let lower = map_bound(lower, |s| self.time(s))?;
                 let upper = map_bound(upper, |s| self.time(s))?;
+                if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+                    // every event has a timestamp (and tantivy refuses a range without bounds)
+                    return Ok(Box::new(AllQuery));
+                }
                 Ok(Box::new(ts_range_query(self.fields.ts, lower, upper)))
             }
             Target::Attribute(path) => Ok(self.attribute_range(&path, lower, upper)),

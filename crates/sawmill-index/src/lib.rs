@@ -6,11 +6,13 @@
 //! - [`indexer`]: adds events in WAL order and commits them with their WAL position;
 //! - [`query`]: the Lucene-like query language (parser and AST);
 //! - [`compile`]: AST → tantivy query;
+//! - [`matcher`]: tests one event against a query in memory, as the index would answer;
 //! - [`search`]: search with exact totals and cursors, histograms;
 //! - [`restored`]: indexes of events read back from the archive, attached for a while.
 
 pub mod compile;
 pub mod indexer;
+pub mod matcher;
 pub mod partition;
 pub mod query;
 pub mod restored;
