@@ -3,8 +3,10 @@
 //! - `sawmill serve`: runs the server (see the `sawmill-server` crate);
 //! - `sawmill ingest FILE…`: ships NDJSON or plain-text files to a server;
 //! - `sawmill search QUERY`: prints matching events, newest first;
-//! - `sawmill archive …`: lifecycle rule, restores into search, Athena table.
+//! - `sawmill archive …`: lifecycle rule, restores into search, Athena table;
+//! - `sawmill alerts check FILE`: validates an alert rules file.
 
+mod alerts;
 mod archive;
 mod client;
 mod ingest;
@@ -54,6 +56,9 @@ enum Command {
     /// The archive: lifecycle rule, restores into search, Athena table.
     #[command(subcommand)]
     Archive(archive::ArchiveCommand),
+    /// Alert rules: validate a rules file offline.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
 }
 
 fn main() {
@@ -67,6 +72,7 @@ fn main() {
         Command::Ingest(args) => client_runtime().and_then(|rt| rt.block_on(ingest::run(args))),
         Command::Search(args) => client_runtime().and_then(|rt| rt.block_on(search::run(args))),
         Command::Archive(command) => archive::run(command),
+        Command::Alerts(command) => alerts::run(command),
     };
     if let Err(e) = result {
         eprintln!("sawmill: {e:#}");

@@ -301,3 +301,119 @@ fn stat_seconds(path: &str, a: usize, b: usize) -> f64 {
     };
     (ticks(a) + ticks(b)) / clock_ticks_per_second()
 }
+
+impl Server {
+    /// Like [`Server::start`], with extra environment variables for the server process (e.g.
+    /// the S3 credentials of a moto server).
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(String, String)]) -> Server {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("create bench dir");
+        let config_path = dir.join("sawmill.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        Server::spawn_with_env(dir, &config_path, env)
+    }
+
+    /// Like [`Server::spawn`], with extra environment variables for the server process.
+    pub fn spawn_with_env(dir: &Path, config_path: &Path, env: &[(String, String)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sawmill"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(config_path)
+            .env("SAWMILL_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next().expect("server exited").expect("read stdout");
+            if let Some(u) = line.strip_prefix("sawmill listening on ") {
+                break u.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let http = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while http
+            .get(format!("{url}/readyz"))
+            .send()
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "server not ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+/// CPU time (user + system) used so far by the threads of process `pid` named `name` (e.g.
+/// `sawmill-archive`), in seconds.
+pub fn thread_cpu_seconds(pid: u32, name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    entries
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|e| stat_seconds(&e.path().join("stat").to_string_lossy(), 11, 12))
+        .sum()
+}
+
+/// The `/metrics` text of the server at `url` (empty when it does not answer).
+pub fn metrics_text(http: &reqwest::blocking::Client, url: &str) -> String {
+    http.get(format!("{url}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default()
+}
+
+/// The value of one series of a Prometheus text exposition, written as it appears there
+/// (`name` or `name{label="value"}`); NaN when it is absent.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            if name.trim() != series {
+                return None;
+            }
+            value.trim().parse::<f64>().ok()
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// CPU time (user + system) a running process has used so far, in seconds.
+pub fn pid_cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(&format!("/proc/{pid}/stat"), 11, 12)
+}
+
+/// The processes whose command line holds `arg` followed by `next`, and an argument that
+/// contains `word` (e.g. a `moto_server` started with `-p PORT`).
+pub fn pids_with_args(word: &str, arg: &str, next: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<String> = raw
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.iter().any(|a| a.contains(word))
+                && args.windows(2).any(|w| w[0] == arg && w[1] == next)
+        })
+        .collect()
+}

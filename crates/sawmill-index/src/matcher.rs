@@ -56,9 +56,7 @@
 //! - a phrase's words are consecutive in the query even when a word of 40 bytes or more was
 //!   dropped from it: `"a <long word> b"` matches `a b`, not `a <long word> b`;
 //! - a message prefix without any word (`_*`, or a prefix of 40 bytes or more) matches every
-//!   event;
-//! - `timestamp:[* TO *]` makes the index panic (tantivy's `RangeQuery` needs one bound); the
-//!   matcher matches every event, what the range means.
+//!   event.
 
 use crate::compile::CompileError;
 use crate::query::Query;

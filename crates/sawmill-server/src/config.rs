@@ -22,6 +22,16 @@ pub struct Config {
     pub search: SearchConfig,
     pub wal: WalConfig,
     pub archive: ArchiveConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// `[alerts]`: alert rules over the log stream.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// The rules file (YAML); relative to the config file. No file: no rules, and
+    /// notifications of the embedded default go to the server's log.
+    pub rules: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -34,6 +44,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             wal: WalConfig::default(),
             archive: ArchiveConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -239,10 +250,17 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
             path: path.display().to_string(),
             message,
-        })
+        })?;
+        // the rules file is relative to the config file
+        if let (Some(rules), Some(dir)) = (&config.alerts.rules, path.parent()) {
+            if rules.is_relative() {
+                config.alerts.rules = Some(dir.join(rules));
+            }
+        }
+        Ok(config)
     }
 
     /// Parses TOML text.

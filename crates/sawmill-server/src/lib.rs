@@ -1,5 +1,5 @@
 //! The sawmill server: configuration, the HTTP API and the wiring of the pipeline
-//! (ingest → WAL → index and archive).
+//! (ingest → WAL → index, archive and alerts).
 //!
 //! - [`config`]: the TOML configuration and its defaults;
 //! - [`server`]: start-up, recovery, serving and clean shutdown;
@@ -7,9 +7,11 @@
 //! - [`batch`]: the WAL payload of one ingest request;
 //! - [`index_worker`]: the WAL consumer that feeds the index;
 //! - [`idempotency`]: `Idempotency-Key` answers that survive restarts;
+//! - [`alerting`]: alert rules loading and reloading, notifier tasks, silences;
 //! - [`restore`]: archived events read back into search for a while;
 //! - [`metrics`]: Prometheus metrics.
 
+pub mod alerting;
 pub mod batch;
 pub mod config;
 pub mod http;

@@ -8,6 +8,7 @@ use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
 use crate::restore::Restores;
 use anyhow::Context;
+use sawmill_alerts::AlertWorker;
 use sawmill_archive::{
     lifecycle, ArchiveWorker, BatchLimits, FsStore, ObjectStore, S3Settings, S3Store,
 };
@@ -150,6 +151,37 @@ pub async fn run(
         )
     };
 
+    let alerts_dir = root.join("alerts");
+    let rules = {
+        let path = config.alerts.rules.clone();
+        tokio::task::spawn_blocking(move || crate::alerting::load_rules(path.as_deref()))
+            .await?
+            .map_err(anyhow::Error::msg)
+            .context("cannot load the alert rules")?
+    };
+    let rules = Arc::new(rules);
+    let alert_worker = {
+        let wal = wal.clone();
+        let rules = rules.clone();
+        let dir = alerts_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let silences = crate::alerting::load_silences(&dir)?;
+            AlertWorker::start(wal, rules, silences, dir)
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+        .context("cannot start alerting")?
+    };
+    let notifiers = Arc::new(crate::alerting::Notifiers::new(config.alerts.rules.clone()));
+    notifiers.restart(&rules, &alert_worker.handle());
+    tracing::info!(
+        rules = rules.rules.len(),
+        notifiers = rules.notifiers.len(),
+        "alerting"
+    );
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -167,7 +199,13 @@ pub async fn run(
         metrics,
         archive: archive.handle(),
         restores,
+        alerts: alert_worker.handle(),
+        notifiers: notifiers.clone(),
     });
+    let sighup = tokio::spawn(crate::alerting::reload_on_sighup(
+        notifiers.clone(),
+        alert_worker.handle(),
+    ));
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
 
@@ -178,9 +216,12 @@ pub async fn run(
 
     tracing::info!("stopping: committing the index");
     maintenance.abort();
+    sighup.abort();
     tokio::task::spawn_blocking(move || worker.shutdown()).await?;
     tracing::info!("stopping: sealing and writing pending archive batches");
     tokio::task::spawn_blocking(move || archive.shutdown()).await?;
+    tokio::task::spawn_blocking(move || alert_worker.shutdown()).await?;
+    notifiers.stop();
     let state2 = state.clone();
     tokio::task::spawn_blocking(move || maintenance_step(&state2)).await?;
     wal.close();
@@ -341,7 +382,11 @@ fn maintenance_step(state: &AppState) {
     let now = now_nanos();
     state.restores.expire(now);
     state.idempotency.prune(now);
-    let consumed = state.index.committed_seq().min(state.archive.position());
+    let consumed = state
+        .index
+        .committed_seq()
+        .min(state.archive.position())
+        .min(state.alerts.position());
     if consumed <= state.wal.first_seq() {
         return;
     }

@@ -220,6 +220,8 @@ struct Prepared {
     rejected: usize,
     decompressed: usize,
     batch: Option<Batch>,
+    /// The events' matches against the alert rules.
+    matches: Option<sawmill_alerts::Matches>,
 }
 
 async fn ingest_inner(
@@ -365,6 +367,7 @@ async fn ingest_body(
     };
     let tenant_owned = tenant.to_string();
     let partitions = state.partitions.clone();
+    let alerts = state.alerts.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         prepare(
             &body,
@@ -374,6 +377,7 @@ async fn ingest_body(
             tenant_owned,
             key,
             partitions.fields(),
+            &alerts,
         )
     })
     .await
@@ -390,6 +394,7 @@ async fn ingest_body(
         return Ok((json_ok(answer.clone()), answer));
     };
     let count = prepared.accepted as u32;
+    let matches = prepared.matches;
     let Batch { payload, docs, .. } = batch;
     let Some(room) = state.index.reserve(payload.len(), INDEX_QUEUE_WAIT).await else {
         return Err(ApiError::unavailable(
@@ -400,12 +405,14 @@ async fn ingest_body(
     };
     let (tx, rx) = oneshot::channel();
     let index = state.index.clone();
+    let alerts = state.alerts.clone();
     state.wal.append(
         payload,
         count,
         Box::new(move |result| {
             if let Ok(appended) = &result {
                 index.offer(appended.first_seq, docs, room);
+                alerts.offer(appended.first_seq, u64::from(count), matches);
             }
             let _ = tx.send(result);
         }),
@@ -455,7 +462,9 @@ async fn ingest_body(
     Ok((json_ok(answer.clone()), answer))
 }
 
-/// Decompresses, parses and encodes a body (runs on the blocking pool).
+/// Decompresses, parses, matches against the alert rules and encodes a body (runs on the
+/// blocking pool).
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     body: &[u8],
     encoding: ContentEncoding,
@@ -464,6 +473,7 @@ fn prepare(
     tenant: String,
     key: Option<String>,
     fields: &Fields,
+    alerts: &sawmill_alerts::AlertHandle,
 ) -> Result<Prepared, ApiError> {
     let raw =
         decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
@@ -480,6 +490,7 @@ fn prepare(
         "errors": parsed.errors.iter().map(|e| serde_json::json!({"line": e.line, "error": e.error})).collect::<Vec<_>>(),
     }))
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    let matches = alerts.match_events(&parsed.events);
     let batch = (accepted > 0).then(|| {
         Batch::encode(
             RecordHeader {
@@ -498,5 +509,6 @@ fn prepare(
         rejected: parsed.rejected,
         decompressed: raw.len(),
         batch,
+        matches,
     })
 }

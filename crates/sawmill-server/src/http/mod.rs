@@ -4,6 +4,7 @@
 //! never on the async runtime's threads.
 
 mod admin;
+mod alerts;
 mod archive;
 mod ingest;
 mod search;
@@ -36,6 +37,9 @@ pub struct AppState {
     pub searches: Arc<Semaphore>,
     pub archive: ArchiveHandle,
     pub restores: Arc<crate::restore::Restores>,
+    pub alerts: sawmill_alerts::AlertHandle,
+    /// Restarts the notifiers after a rules reload.
+    pub notifiers: Arc<crate::alerting::Notifiers>,
 }
 
 pub type State = Arc<AppState>;
@@ -50,6 +54,16 @@ pub fn router(state: State) -> Router {
         )
         .route("/api/v1/histogram", get(search::histogram))
         .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/reload", post(alerts::reload))
+        .route(
+            "/api/v1/silences",
+            get(alerts::list_silences).post(alerts::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::delete_silence),
+        )
         .route("/api/v1/archive/restore", post(archive::start))
         .route("/api/v1/archive/restores", get(archive::list))
         .route(

@@ -1,0 +1,730 @@
+//! The evaluation engine: counts matching events per rule and group over sliding windows and
+//! moves each alert instance through inactive → pending → firing → resolved.
+//!
+//! Events are counted by their own timestamp, in buckets (1 s wide for windows up to 10
+//! minutes, `window / 600` beyond), so `count` is the number of matching events in
+//! `(now - window, now]` to within one bucket. An instance is evaluated as soon as one of its
+//! events arrives (a threshold crossed fires at once) and on every rule's `every` tick (which
+//! resolves, ends `for` and notices absence). Conditions that hold on a count of zero (`< 1`)
+//! only hold once a whole window has been observed, so a restart or a new rule does not
+//! report absence it has not seen.
+//!
+//! The engine is pure state: it returns [`Notification`]s and never does I/O; the worker
+//! persists its [`Snapshot`] and the outbox delivers what it returns.
+
+use crate::rules::{Rule, Rules};
+use crate::silence::Silences;
+use crate::template::Context;
+use sawmill_core::{format_rfc3339, Event};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Matching events kept per instance, shown in notifications.
+pub const MAX_SAMPLES: usize = 3;
+/// The group values of events beyond a rule's `max_groups`.
+pub const OVERFLOW: &str = "_other";
+
+/// State of an alert instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Inactive,
+    Pending,
+    Firing,
+}
+
+/// Counts in time buckets.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Counter {
+    width: i64,
+    buckets: VecDeque<(i64, u64)>,
+}
+
+impl Counter {
+    fn new(window_nanos: i64) -> Counter {
+        Counter {
+            width: (window_nanos / 600).max(1_000_000_000),
+            buckets: VecDeque::new(),
+        }
+    }
+
+    fn add(&mut self, ts: i64, n: u64) {
+        let start = ts - ts.rem_euclid(self.width);
+        match self.buckets.iter().rposition(|(s, _)| *s <= start) {
+            Some(i) if self.buckets[i].0 == start => self.buckets[i].1 += n,
+            Some(i) => self.buckets.insert(i + 1, (start, n)),
+            None => self.buckets.push_front((start, n)),
+        }
+    }
+
+    /// Events in `(now - window, now]`; forgets older buckets.
+    fn count(&mut self, now: i64, window: i64) -> u64 {
+        let from = now - window;
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(s, _)| *s + self.width <= from)
+        {
+            self.buckets.pop_front();
+        }
+        self.buckets
+            .iter()
+            .filter(|(s, _)| *s <= now)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// One alert instance: a rule and one set of group values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Instance {
+    pub group: BTreeMap<String, String>,
+    pub state: State,
+    pub counter: Counter,
+    /// When the condition started to hold (pending or firing).
+    pub active_since: i64,
+    pub fired_at: i64,
+    /// Last evaluation at which the condition held.
+    pub last_true: i64,
+    /// Last firing notification sent (0: none since it fired).
+    pub last_notified: i64,
+    pub last_count: u64,
+    pub last_event: i64,
+    /// Notifications sent for this instance's fingerprint.
+    pub sequence: u64,
+    pub samples: VecDeque<serde_json::Value>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+impl Instance {
+    fn new(group: BTreeMap<String, String>, window: i64) -> Instance {
+        Instance {
+            group,
+            state: State::Inactive,
+            counter: Counter::new(window),
+            active_since: 0,
+            fired_at: 0,
+            last_true: 0,
+            last_notified: 0,
+            last_count: 0,
+            last_event: 0,
+            sequence: 0,
+            samples: VecDeque::new(),
+            dirty: false,
+        }
+    }
+}
+
+/// A rule's state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RuleState {
+    /// What the rule counted: state is kept across reloads only while these stay the same.
+    pub identity: String,
+    pub instances: BTreeMap<String, Instance>,
+    /// Since when events have been observed for this rule.
+    pub observed_since: i64,
+    pub last_eval: i64,
+    pub last_error: Option<String>,
+}
+
+/// A notification to deliver: one instance's change (or repeat).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Notification {
+    pub rule: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub severity: String,
+    pub group: BTreeMap<String, String>,
+    pub count: u64,
+    pub condition: String,
+    pub window: String,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Stable per rule and group: receivers deduplicate on (fingerprint, sequence).
+    pub fingerprint: String,
+    pub sequence: u64,
+    pub samples: Vec<serde_json::Value>,
+    /// Notifier names this goes to.
+    pub notify: Vec<String>,
+    /// When the engine produced it (ns).
+    pub created_at: i64,
+    /// A reminder of a still-firing alert.
+    pub repeat: bool,
+}
+
+/// What the worker saves and restores.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub rules: BTreeMap<String, RuleState>,
+}
+
+/// The engine.
+pub struct Engine {
+    rules: Arc<Rules>,
+    states: Vec<RuleState>,
+    started_at: i64,
+}
+
+/// FNV-1a 64: a stable hash for fingerprints.
+fn fnv64(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0u8)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The key of an instance in the state map: group values joined.
+fn group_key(group: &BTreeMap<String, String>) -> String {
+    let mut key = String::new();
+    for (k, v) in group {
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+        key.push('\u{1f}');
+    }
+    key
+}
+
+pub fn fingerprint(rule: &str, group: &BTreeMap<String, String>) -> String {
+    let mut parts = vec![rule];
+    for (k, v) in group {
+        parts.push(k);
+        parts.push(v);
+    }
+    format!("{:016x}", fnv64(&parts))
+}
+
+fn identity(rule: &Rule) -> String {
+    format!(
+        "{}\u{1f}{}\u{1f}{}",
+        rule.query,
+        rule.window.as_nanos(),
+        rule.group_by.join(",")
+    )
+}
+
+/// The value of `field` in an event, as a group value (`""` when absent).
+pub fn group_value(event: &Event, field: &str) -> String {
+    let keyword = match field {
+        "level" => Some(&event.level),
+        "service" => Some(&event.service),
+        "host" => Some(&event.host),
+        "source" => Some(&event.source),
+        _ => None,
+    };
+    if let Some(v) = keyword {
+        return v.clone().unwrap_or_default();
+    }
+    let path = field.strip_prefix("attributes.").unwrap_or(field);
+    let mut value: Option<&serde_json::Value> = None;
+    let mut map = &event.attributes;
+    // a key may itself contain dots: try the longest key first at every level
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut i = 0;
+    while i < parts.len() {
+        let mut found = None;
+        for j in (i + 1..=parts.len()).rev() {
+            let key = parts[i..j].join(".");
+            if let Some(v) = map.get(&key) {
+                found = Some((v, j));
+                break;
+            }
+        }
+        let Some((v, j)) = found else {
+            return String::new();
+        };
+        i = j;
+        value = Some(v);
+        if i < parts.len() {
+            match v.as_object() {
+                Some(m) => map = m,
+                None => return String::new(),
+            }
+        }
+    }
+    match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+impl Engine {
+    pub fn new(rules: Arc<Rules>, snapshot: Snapshot, now: i64) -> Engine {
+        let mut engine = Engine {
+            rules: Arc::new(Rules::default()),
+            states: Vec::new(),
+            started_at: now,
+        };
+        let mut saved = snapshot.rules;
+        engine.states = rules
+            .rules
+            .iter()
+            .map(|r| match saved.remove(&r.name) {
+                Some(s) if s.identity == identity(r) => s,
+                _ => fresh_state(r, now),
+            })
+            .collect();
+        engine.rules = rules;
+        engine
+    }
+
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    /// Replaces the rules. Rules whose query, window and grouping are unchanged keep their
+    /// counts and instances; the firing instances of rules removed or changed are resolved.
+    pub fn reload(&mut self, rules: Arc<Rules>, now: i64) -> Vec<Notification> {
+        let mut old: HashMap<String, (usize, RuleState)> = std::mem::take(&mut self.states)
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (self.rules.rules[i].name.clone(), (i, s)))
+            .collect();
+        let mut out = Vec::new();
+        let mut states = Vec::with_capacity(rules.rules.len());
+        for r in &rules.rules {
+            match old.remove(&r.name) {
+                Some((_, s)) if s.identity == identity(r) => states.push(s),
+                Some((i, s)) => {
+                    out.extend(self.resolve_all(i, s, now));
+                    states.push(fresh_state(r, now));
+                }
+                None => states.push(fresh_state(r, now)),
+            }
+        }
+        for (_, (i, s)) in old {
+            out.extend(self.resolve_all(i, s, now));
+        }
+        self.rules = rules;
+        self.states = states;
+        out
+    }
+
+    fn resolve_all(&self, rule_index: usize, state: RuleState, now: i64) -> Vec<Notification> {
+        let rule = &self.rules.rules[rule_index];
+        state
+            .instances
+            .into_values()
+            .filter(|i| i.state == State::Firing)
+            .map(|mut i| {
+                i.sequence += 1;
+                notification(&self.rules, rule, &i, "resolved", now, false)
+            })
+            .collect()
+    }
+
+    /// Counts one matching event of rule `rule_index`.
+    pub fn observe(&mut self, rule_index: usize, event: &Event, now: i64) {
+        let Some(rule) = self.rules.rules.get(rule_index) else {
+            return;
+        };
+        let window = rule.window.as_nanos() as i64;
+        // a future timestamp (clock skew) counts now; one older than the window not at all
+        let ts = event.timestamp.min(now);
+        if ts <= now - window {
+            return;
+        }
+        let state = &mut self.states[rule_index];
+        let mut group: BTreeMap<String, String> = rule
+            .group_by
+            .iter()
+            .map(|f| (f.clone(), group_value(event, f)))
+            .collect();
+        let mut key = group_key(&group);
+        if !state.instances.contains_key(&key) && state.instances.len() >= rule.max_groups {
+            for v in group.values_mut() {
+                *v = OVERFLOW.to_string();
+            }
+            key = group_key(&group);
+            if !state.instances.contains_key(&key) {
+                state.last_error = Some(format!(
+                    "more than {} groups: further groups are counted together as {OVERFLOW}",
+                    rule.max_groups
+                ));
+            }
+        }
+        let instance = state
+            .instances
+            .entry(key)
+            .or_insert_with(|| Instance::new(group, window));
+        instance.counter.add(ts, 1);
+        instance.last_event = instance.last_event.max(ts);
+        instance.dirty = true;
+        if instance.samples.len() >= MAX_SAMPLES {
+            instance.samples.pop_front();
+        }
+        instance.samples.push_back(event.to_json_value());
+    }
+
+    /// Evaluates the instances that received events (`due_only = false`: also every rule
+    /// whose `every` has come) and returns the notifications to send.
+    pub fn evaluate(&mut self, now: i64, silences: &Silences, ticks: bool) -> Vec<Notification> {
+        let rules = self.rules.clone();
+        let mut out = Vec::new();
+        for (ri, rule) in rules.rules.iter().enumerate() {
+            let state = &mut self.states[ri];
+            let due = ticks && now - state.last_eval >= rule.every.as_nanos() as i64;
+            if due {
+                state.last_eval = now;
+            }
+            let window = rule.window.as_nanos() as i64;
+            let observed_enough = now - state.observed_since >= window;
+            let mut idle = Vec::new();
+            for (key, inst) in state.instances.iter_mut() {
+                if !(due || inst.dirty) {
+                    continue;
+                }
+                inst.dirty = false;
+                let count = inst.counter.count(now, window);
+                inst.last_count = count;
+                let holds = rule.condition.holds(count)
+                    && (count > 0 || observed_enough || !rule.condition.holds_on_nothing());
+                step(&rules, rule, inst, holds, now, silences, &mut out);
+                if inst.state == State::Inactive
+                    && count == 0
+                    && !rule.group_by.is_empty()
+                    && now - inst.last_event > window + 3_600_000_000_000
+                {
+                    idle.push(key.clone());
+                }
+            }
+            for key in idle {
+                state.instances.remove(&key);
+            }
+        }
+        out
+    }
+
+    /// Rules, their instances and states, for the API.
+    pub fn status(&self) -> Vec<(&Rule, &RuleState)> {
+        self.rules.rules.iter().zip(self.states.iter()).collect()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            rules: self
+                .rules
+                .rules
+                .iter()
+                .zip(self.states.iter())
+                .map(|(r, s)| (r.name.clone(), s.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn started_at(&self) -> i64 {
+        self.started_at
+    }
+}
+
+fn fresh_state(rule: &Rule, now: i64) -> RuleState {
+    let mut state = RuleState {
+        identity: identity(rule),
+        observed_since: now,
+        ..Default::default()
+    };
+    if rule.group_by.is_empty() {
+        // one instance that exists before any event: absence needs it
+        let group = BTreeMap::new();
+        state.instances.insert(
+            group_key(&group),
+            Instance::new(group, rule.window.as_nanos() as i64),
+        );
+    }
+    state
+}
+
+/// Moves one instance on; pushes the notifications it causes.
+fn step(
+    rules: &Rules,
+    rule: &Rule,
+    inst: &mut Instance,
+    holds: bool,
+    now: i64,
+    silences: &Silences,
+    out: &mut Vec<Notification>,
+) {
+    if holds {
+        inst.last_true = now;
+    }
+    match inst.state {
+        State::Inactive if holds => {
+            inst.active_since = now;
+            inst.state = State::Pending;
+        }
+        State::Inactive => return,
+        State::Pending if !holds => {
+            inst.state = State::Inactive;
+            return;
+        }
+        _ => {}
+    }
+    if inst.state == State::Pending {
+        if now - inst.active_since < rule.for_.as_nanos() as i64 {
+            return;
+        }
+        inst.state = State::Firing;
+        inst.fired_at = now;
+        inst.last_notified = 0;
+    }
+    // firing
+    if !holds && now - inst.last_true >= rule.keep_firing_for.as_nanos() as i64 {
+        inst.state = State::Inactive;
+        let was_notified = inst.last_notified != 0;
+        inst.last_notified = 0;
+        if was_notified && !silences.silenced(rule, &inst.group, now) {
+            inst.sequence += 1;
+            out.push(notification(rules, rule, inst, "resolved", now, false));
+        }
+        return;
+    }
+    if silences.silenced(rule, &inst.group, now) {
+        return;
+    }
+    let repeat = rule
+        .repeat_interval
+        .or_else(|| {
+            rule.notify
+                .iter()
+                .map(|&i| rules.notifiers[i].repeat_interval)
+                .min()
+        })
+        .unwrap_or(std::time::Duration::from_secs(4 * 3600))
+        .as_nanos() as i64;
+    if inst.last_notified == 0 || now - inst.last_notified >= repeat {
+        let is_repeat = inst.last_notified != 0;
+        inst.last_notified = now;
+        inst.sequence += 1;
+        out.push(notification(rules, rule, inst, "firing", now, is_repeat));
+    }
+}
+
+fn notification(
+    rules: &Rules,
+    rule: &Rule,
+    inst: &Instance,
+    state: &str,
+    now: i64,
+    repeat: bool,
+) -> Notification {
+    let starts_at = format_rfc3339(inst.fired_at.max(inst.active_since));
+    let condition = rule.condition.text();
+    let threshold = condition
+        .split_once(' ')
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_default();
+    let ctx = Context {
+        count: inst.last_count,
+        rule: &rule.name,
+        severity: &rule.severity,
+        state,
+        condition: &condition,
+        threshold: &threshold,
+        window: &rule.window_text,
+        starts_at: &starts_at,
+        group: &inst.group,
+        labels: &rule.labels,
+    };
+    let annotations = rule
+        .annotations
+        .iter()
+        .map(|(k, t)| (k.clone(), t.render(&ctx)))
+        .collect();
+    Notification {
+        rule: rule.name.clone(),
+        state: state.to_string(),
+        severity: rule.severity.clone(),
+        group: inst.group.clone(),
+        count: inst.last_count,
+        condition,
+        window: rule.window_text.clone(),
+        starts_at,
+        ends_at: (state == "resolved").then(|| format_rfc3339(now)),
+        labels: rule.labels.clone(),
+        annotations,
+        fingerprint: fingerprint(&rule.name, &inst.group),
+        sequence: inst.sequence,
+        samples: inst.samples.iter().cloned().collect(),
+        notify: rule
+            .notify
+            .iter()
+            .map(|&i| rules.notifiers[i].name.clone())
+            .collect(),
+        created_at: now,
+        repeat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn engine(yaml: &str, now: i64) -> Engine {
+        let rules = Arc::new(Rules::parse(yaml, now).unwrap());
+        Engine::new(rules, Snapshot::default(), now)
+    }
+
+    fn event(ts: i64, host: &str) -> Event {
+        let mut e = Event::new(ts, "payment failed");
+        e.level = Some("ERROR".into());
+        e.service = Some("checkout".into());
+        e.host = Some(host.into());
+        e
+    }
+
+    fn feed(e: &mut Engine, ev: &Event, now: i64) {
+        for i in 0..e.rules.rules.len() {
+            if e.rules.rules[i].matcher.matches(ev) {
+                e.observe(i, ev, now);
+            }
+        }
+    }
+
+    const THRESHOLD: &str = r#"
+notifiers: [{name: log, type: log}]
+rules:
+  - name: errors
+    query: 'level:error'
+    window: 1m
+    condition: "> 2"
+    group_by: [host]
+    annotations: {summary: "{{count}} errors on {{group.host}}"}
+    notify: [log]
+"#;
+
+    #[test]
+    fn a_threshold_fires_once_on_the_crossing_event_and_resolves() {
+        let t0 = 1_000_000 * S;
+        let mut e = engine(THRESHOLD, t0);
+        let quiet = Silences::default();
+        for i in 0..3 {
+            feed(&mut e, &event(t0 + i * S, "web-1"), t0 + i * S);
+            let n = e.evaluate(t0 + i * S, &quiet, false);
+            if i < 2 {
+                assert!(n.is_empty());
+            } else {
+                assert_eq!(n.len(), 1);
+                assert_eq!(n[0].state, "firing");
+                assert_eq!(n[0].count, 3);
+                assert_eq!(n[0].group["host"], "web-1");
+                assert_eq!(n[0].annotations["summary"], "3 errors on web-1");
+                assert_eq!(n[0].sequence, 1);
+                assert_eq!(n[0].samples.len(), 3);
+            }
+        }
+        // more events: still firing, no new page
+        feed(&mut e, &event(t0 + 4 * S, "web-1"), t0 + 4 * S);
+        assert!(e.evaluate(t0 + 4 * S, &quiet, true).is_empty());
+        // another host below the threshold: nothing
+        feed(&mut e, &event(t0 + 5 * S, "web-2"), t0 + 5 * S);
+        assert!(e.evaluate(t0 + 5 * S, &quiet, true).is_empty());
+        // the window passes: resolved, once
+        let n = e.evaluate(t0 + 70 * S, &quiet, true);
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(n[0].state, "resolved");
+        assert_eq!(n[0].sequence, 2);
+        assert!(n[0].ends_at.is_some());
+        assert!(e.evaluate(t0 + 71 * S, &quiet, true).is_empty());
+    }
+
+    #[test]
+    fn for_delays_and_absence_waits_a_window() {
+        let t0 = 1_000_000 * S;
+        let yaml = r#"
+rules:
+  - {name: slow, query: 'level:error', window: 1m, condition: "> 0", for: 10s}
+  - {name: quiet, query: 'service:heartbeat', window: 30s, condition: "< 1"}
+"#;
+        let mut e = engine(yaml, t0);
+        let quiet = Silences::default();
+        feed(&mut e, &event(t0, "a"), t0);
+        assert!(e.evaluate(t0, &quiet, true).is_empty());
+        assert!(e.evaluate(t0 + 5 * S, &quiet, true).is_empty());
+        let n = e.evaluate(t0 + 10 * S, &quiet, true);
+        assert_eq!(
+            n.iter().map(|n| n.rule.as_str()).collect::<Vec<_>>(),
+            ["slow"]
+        );
+        // absence fires only once a whole window has been observed
+        let n = e.evaluate(t0 + 30 * S, &quiet, true);
+        assert_eq!(
+            n.iter().map(|n| n.rule.as_str()).collect::<Vec<_>>(),
+            ["quiet"]
+        );
+        // a heartbeat resolves it
+        let mut hb = Event::new(t0 + 31 * S, "alive");
+        hb.service = Some("heartbeat".into());
+        feed(&mut e, &hb, t0 + 31 * S);
+        let n = e.evaluate(t0 + 31 * S, &quiet, false);
+        assert_eq!(n.len(), 1);
+        assert_eq!(
+            (n[0].rule.as_str(), n[0].state.as_str()),
+            ("quiet", "resolved")
+        );
+    }
+
+    #[test]
+    fn state_survives_a_snapshot_and_reload_keeps_unchanged_rules() {
+        let t0 = 1_000_000 * S;
+        let mut e = engine(THRESHOLD, t0);
+        let quiet = Silences::default();
+        for i in 0..3 {
+            feed(&mut e, &event(t0 + i, "web-1"), t0 + i);
+        }
+        assert_eq!(e.evaluate(t0 + 3, &quiet, false).len(), 1);
+        let snap: Snapshot =
+            serde_json::from_str(&serde_json::to_string(&e.snapshot()).unwrap()).unwrap();
+        let rules = Arc::new(Rules::parse(THRESHOLD, t0).unwrap());
+        let mut e2 = Engine::new(rules.clone(), snap, t0 + S);
+        // restarted while firing: no new page
+        assert!(e2.evaluate(t0 + 2 * S, &quiet, true).is_empty());
+        // the same rules again: nothing changes
+        assert!(e2.reload(rules, t0 + 3 * S).is_empty());
+        // the rule changed: its firing instance is resolved
+        let changed = THRESHOLD.replace("\"> 2\"", "\"> 5\"").replace("1m", "2m");
+        let n = e2.reload(Arc::new(Rules::parse(&changed, t0).unwrap()), t0 + 4 * S);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].state, "resolved");
+    }
+
+    #[test]
+    fn group_values_come_from_fields_and_attributes() {
+        let mut e = Event::new(0, "m");
+        e.host = Some("web-1".into());
+        e.attributes = serde_json::json!({"http": {"status": 503}, "k8s.pod": "p-1"})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(group_value(&e, "host"), "web-1");
+        assert_eq!(group_value(&e, "http.status"), "503");
+        assert_eq!(group_value(&e, "k8s.pod"), "p-1");
+        assert_eq!(group_value(&e, "missing"), "");
+        assert_eq!(group_value(&e, "service"), "");
+    }
+
+    #[test]
+    fn counters_slide() {
+        let mut c = Counter::new(60 * S);
+        c.add(10 * S, 1);
+        c.add(10 * S + 5, 2);
+        c.add(70 * S, 1);
+        // the bucket [10 s, 11 s) still overlaps (10 s, 70 s]
+        assert_eq!(c.count(70 * S, 60 * S), 4);
+        assert_eq!(c.count(71 * S, 60 * S), 1);
+        c.add(65 * S, 4);
+        assert_eq!(c.count(71 * S, 60 * S), 5);
+        // a bucket after now is not counted yet
+        assert_eq!(c.count(66 * S, 60 * S), 4);
+    }
+}

@@ -1,0 +1,24 @@
+//! Alerting of sawmill: rules over the log stream and the notifications they send on-call.
+//!
+//! - [`rules`]: the YAML rules file (notifiers, rules), validated with errors that name the
+//!   rule and the field;
+//! - [`template`]: annotation templates (`{{count}} errors on {{group.host}}`);
+//! - [`engine`]: sliding-window counts per rule and group, instance states and the
+//!   notifications their changes cause;
+//! - [`silence`]: silences that suppress notifications, not evaluation;
+//! - [`outbox`]: notifications on disk until delivered;
+//! - [`notify`]: delivery to SNS, webhooks and the log, with retries and storm grouping;
+//! - [`worker`]: the WAL consumer that feeds the engine and persists its state.
+
+pub mod engine;
+pub mod notify;
+pub mod outbox;
+pub mod rules;
+pub mod silence;
+pub mod template;
+pub mod worker;
+
+pub use engine::{Engine, Notification, Snapshot, State};
+pub use rules::{Notifier, NotifierKind, Rule, Rules};
+pub use silence::{parse_matcher, Silence, Silences};
+pub use worker::{AlertHandle, AlertWorker, Matches};

@@ -1,0 +1,518 @@
+//! The alert consumer of the WAL: a thread that feeds the engine, persists its state and puts
+//! notifications in the outbox.
+//!
+//! On the hot path the request's thread matches its events against the rules
+//! ([`AlertHandle::match_events`]) and, after the WAL's fsync, hands the matches over with the
+//! record's sequence numbers, so no event is parsed twice. Records the worker did not get that
+//! way (a restart, a full queue, rules reloaded in between) it reads from the WAL itself:
+//! the WAL is the source of truth, the hand-over an optimization. Its position takes part in
+//! WAL truncation, so after a crash it replays from its last saved state.
+//!
+//! Notifications are written to the outbox and the engine's state saved before the worker
+//! goes on, so a crash never loses a notification, and a notification produced again by
+//! a replay lands on the same outbox entry (same fingerprint and sequence) and is sent once.
+
+use crate::engine::{Engine, Snapshot};
+use crate::outbox::{Entry, Outbox};
+use crate::rules::Rules;
+use crate::silence::Silences;
+use parking_lot::{Mutex, RwLock};
+use sawmill_core::record::{event_lines, RecordHeader};
+use sawmill_core::Event;
+use sawmill_index::matcher::EventView;
+use sawmill_wal::Wal;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Matches handed over at most waiting (records); beyond, the worker reads the WAL.
+const QUEUE: usize = 4096;
+/// How often every rule is looked at (each rule's `every` decides whether it is evaluated).
+const TICK: Duration = Duration::from_millis(250);
+/// How often the state is saved when nothing was notified.
+const SAVE_EVERY: Duration = Duration::from_secs(5);
+/// A record not handed over within this long is read from the WAL.
+const HANDOVER_GRACE: Duration = Duration::from_millis(300);
+
+/// The matches of one record: (rule index, event) for each event matching a rule.
+pub struct Matches {
+    generation: u64,
+    hits: Vec<(u32, Event)>,
+}
+
+enum Msg {
+    Record {
+        first_seq: u64,
+        count: u64,
+        matches: Option<Matches>,
+    },
+    Reload(Arc<Rules>, tokio::sync::oneshot::Sender<()>),
+    Shutdown,
+}
+
+/// What the API shows and the server reads.
+pub struct Shared {
+    rules: RwLock<(u64, Arc<Rules>)>,
+    pub silences: RwLock<Silences>,
+    /// Every event below this WAL sequence number is counted.
+    pub position: AtomicU64,
+    /// JSON of rules and instances, refreshed after each evaluation.
+    pub status: RwLock<serde_json::Value>,
+    pub last_evaluation: AtomicU64,
+    pub notifications: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// The handle the server holds.
+#[derive(Clone)]
+pub struct AlertHandle {
+    tx: SyncSender<Msg>,
+    pub shared: Arc<Shared>,
+    pub wake: Arc<tokio::sync::Notify>,
+    pub outbox: Arc<Outbox>,
+}
+
+impl AlertHandle {
+    /// Matches a request's events against the rules; `None` when there are no rules.
+    pub fn match_events(&self, events: &[Event]) -> Option<Matches> {
+        let (generation, rules) = {
+            let r = self.shared.rules.read();
+            (r.0, r.1.clone())
+        };
+        if rules.rules.is_empty() {
+            return None;
+        }
+        let mut hits = Vec::new();
+        for event in events {
+            let view = EventView::new(event);
+            for (i, rule) in rules.rules.iter().enumerate() {
+                if rule.matcher.matches_view(&view) {
+                    hits.push((i as u32, event.clone()));
+                }
+            }
+        }
+        Some(Matches { generation, hits })
+    }
+
+    /// Hands over the matches of a durable record; never blocks.
+    pub fn offer(&self, first_seq: u64, count: u64, matches: Option<Matches>) {
+        let _ = self.tx.try_send(Msg::Record {
+            first_seq,
+            count,
+            matches,
+        });
+    }
+
+    /// Installs new rules (already validated); returns once the engine uses them.
+    pub async fn reload(&self, rules: Arc<Rules>) -> Result<(), String> {
+        {
+            let mut r = self.shared.rules.write();
+            r.0 += 1;
+            r.1 = rules.clone();
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let sender = self.tx.clone();
+        tokio::task::spawn_blocking(move || sender.send(Msg::Reload(rules, tx)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "the alert worker stopped".to_string())?;
+        rx.await.map_err(|_| "the alert worker stopped".to_string())
+    }
+
+    pub fn rules(&self) -> Arc<Rules> {
+        self.shared.rules.read().1.clone()
+    }
+
+    /// Every event below this sequence number has been counted.
+    pub fn position(&self) -> u64 {
+        self.shared.position.load(Ordering::Acquire)
+    }
+}
+
+/// What `state.json` holds.
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    position: u64,
+    snapshot: Snapshot,
+}
+
+/// The running worker.
+pub struct AlertWorker {
+    handle: AlertHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn now_nanos() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
+impl AlertWorker {
+    /// Loads the saved state from `dir` and starts the thread.
+    pub fn start(
+        wal: Arc<Wal>,
+        rules: Arc<Rules>,
+        silences: Silences,
+        dir: PathBuf,
+    ) -> Result<AlertWorker, String> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let state_path = dir.join("state.json");
+        let now = now_nanos();
+        let saved: Saved = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved {
+                // nothing to replay: start at the end of the WAL
+                position: wal.durable_seq(),
+                ..Default::default()
+            },
+            Err(e) => return Err(format!("cannot read {}: {e}", state_path.display())),
+        };
+        let outbox = Arc::new(Outbox::open(&dir)?);
+        let position = saved.position.max(wal.first_seq());
+        let shared = Arc::new(Shared {
+            rules: RwLock::new((1, rules.clone())),
+            silences: RwLock::new(silences),
+            position: AtomicU64::new(position),
+            status: RwLock::new(serde_json::Value::Null),
+            last_evaluation: AtomicU64::new(0),
+            notifications: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        let (tx, rx) = sync_channel(QUEUE);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut worker = Worker {
+            engine: Engine::new(rules, saved.snapshot, now),
+            generation: 1,
+            wal,
+            rx,
+            shared: shared.clone(),
+            outbox: outbox.clone(),
+            wake: wake.clone(),
+            state_path,
+            position,
+            last_save: Instant::now(),
+            behind_since: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("sawmill-alerts".into())
+            .spawn(move || worker.run())
+            .map_err(|e| format!("cannot start the alert thread: {e}"))?;
+        Ok(AlertWorker {
+            handle: AlertHandle {
+                tx,
+                shared,
+                wake,
+                outbox,
+            },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> AlertHandle {
+        self.handle.clone()
+    }
+
+    /// Saves the state and stops.
+    pub fn shutdown(mut self) {
+        let _ = self.handle.tx.send(Msg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    engine: Engine,
+    generation: u64,
+    wal: Arc<Wal>,
+    rx: Receiver<Msg>,
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    wake: Arc<tokio::sync::Notify>,
+    state_path: PathBuf,
+    /// Next WAL sequence number to count.
+    position: u64,
+    last_save: Instant,
+    /// Since when the WAL holds records not handed over.
+    behind_since: Option<Instant>,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        // replay what the saved state has not counted
+        if let Err(e) = self.catch_up(self.wal.durable_seq()) {
+            self.error(format!("replay failed: {e}"));
+        }
+        self.evaluate(true);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(Msg::Record {
+                    first_seq,
+                    count,
+                    matches,
+                }) => {
+                    if let Err(e) = self.record(first_seq, count, matches) {
+                        self.error(e);
+                    }
+                    self.evaluate(false);
+                }
+                Ok(Msg::Reload(rules, done)) => {
+                    let now = now_nanos();
+                    self.generation = self.shared.rules.read().0;
+                    let resolved = self.engine.reload(rules, now);
+                    self.emit(resolved);
+                    self.save();
+                    self.publish_status(now);
+                    let _ = done.send(());
+                }
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                    self.save();
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= next_tick {
+                next_tick = Instant::now() + TICK;
+                // records that were never handed over: read them from the WAL
+                let durable = self.wal.durable_seq();
+                if durable > self.position {
+                    let since = *self.behind_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= HANDOVER_GRACE {
+                        if let Err(e) = self.catch_up(durable) {
+                            self.error(e);
+                        }
+                        self.behind_since = None;
+                    }
+                } else {
+                    self.behind_since = None;
+                }
+                self.evaluate(true);
+                if self.last_save.elapsed() >= SAVE_EVERY {
+                    self.save();
+                }
+            }
+        }
+    }
+
+    fn error(&self, e: String) {
+        tracing::error!(error = %e, "alerting");
+        *self.shared.last_error.lock() = Some(e);
+    }
+
+    fn record(
+        &mut self,
+        first_seq: u64,
+        count: u64,
+        matches: Option<Matches>,
+    ) -> Result<(), String> {
+        let end = first_seq + count;
+        if end <= self.position {
+            return Ok(());
+        }
+        if first_seq > self.position {
+            self.catch_up(first_seq)?;
+        }
+        let now = now_nanos();
+        match matches {
+            Some(m) if m.generation == self.generation && first_seq == self.position => {
+                for (rule, event) in &m.hits {
+                    self.engine.observe(*rule as usize, event, now);
+                }
+                self.advance(end);
+                Ok(())
+            }
+            None if self.engine.rules().rules.is_empty() && first_seq == self.position => {
+                self.advance(end);
+                Ok(())
+            }
+            // matched against other rules, or overlapping: read it again
+            _ => self.catch_up(end),
+        }
+    }
+
+    fn advance(&mut self, end: u64) {
+        self.position = end;
+        self.shared.position.store(end, Ordering::Release);
+        if self.wal.durable_seq() <= end {
+            self.behind_since = None;
+        }
+    }
+
+    /// Counts the WAL's events from the position up to `target`.
+    fn catch_up(&mut self, target: u64) -> Result<(), String> {
+        if target <= self.position {
+            return Ok(());
+        }
+        let rules = self.engine.rules().clone();
+        let now = now_nanos();
+        let reader = self
+            .wal
+            .read_from(self.position)
+            .map_err(|e| format!("read wal from {}: {e}", self.position))?;
+        for record in reader {
+            let record = record.map_err(|e| format!("read wal: {e}"))?;
+            let (first, end) = (record.first_seq, record.end_seq());
+            if end <= self.position {
+                continue;
+            }
+            if first >= target {
+                break;
+            }
+            if !rules.rules.is_empty() {
+                let (_, body) = RecordHeader::decode(&record.payload)
+                    .map_err(|e| format!("wal record {first}: {e}"))?;
+                for (i, (line, _)) in event_lines(&record.payload, body).enumerate() {
+                    if first + (i as u64) < self.position {
+                        continue;
+                    }
+                    let Ok(event) = Event::from_normalized_json(line) else {
+                        continue;
+                    };
+                    let view = EventView::new(&event);
+                    for (ri, rule) in rules.rules.iter().enumerate() {
+                        if rule.matcher.matches_view(&view) {
+                            self.engine.observe(ri, &event, now);
+                        }
+                    }
+                }
+            }
+            self.advance(end);
+        }
+        // the WAL may end before target (events not yet durable): nothing more to read
+        Ok(())
+    }
+
+    fn evaluate(&mut self, ticks: bool) {
+        let now = now_nanos();
+        let silences = self.shared.silences.read().clone();
+        let out = self.engine.evaluate(now, &silences, ticks);
+        if ticks {
+            self.shared
+                .last_evaluation
+                .store(now.max(0) as u64, Ordering::Relaxed);
+        }
+        if !out.is_empty() {
+            self.emit(out);
+            self.save();
+        }
+        if ticks {
+            self.publish_status(now);
+        }
+    }
+
+    /// Writes notifications to the outbox (durably) and wakes the notifiers.
+    fn emit(&mut self, notes: Vec<crate::engine::Notification>) {
+        if notes.is_empty() {
+            return;
+        }
+        let mut entries = Vec::new();
+        for n in notes {
+            if n.notify.is_empty() {
+                tracing::info!(rule = %n.rule, state = %n.state, "alert changed state (no notifier)");
+                continue;
+            }
+            for target in &n.notify {
+                entries.push(Entry {
+                    notifier: target.clone(),
+                    notification: n.clone(),
+                });
+            }
+        }
+        match self.outbox.put(&entries) {
+            Ok(added) => {
+                self.shared
+                    .notifications
+                    .fetch_add(added as u64, Ordering::Relaxed);
+            }
+            Err(e) => self.error(format!("cannot record notifications: {e}")),
+        }
+        self.wake.notify_waiters();
+    }
+
+    fn save(&mut self) {
+        self.last_save = Instant::now();
+        let saved = Saved {
+            position: self.position,
+            snapshot: self.engine.snapshot(),
+        };
+        let write = || -> Result<(), String> {
+            let bytes = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+            let tmp = self.state_path.with_extension("json.tmp");
+            let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut f, &bytes).map_err(|e| e.to_string())?;
+            f.sync_all().map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, &self.state_path).map_err(|e| e.to_string())
+        };
+        if let Err(e) = write() {
+            self.error(format!("cannot save alert state: {e}"));
+        }
+    }
+
+    /// Refreshes the JSON the API shows.
+    fn publish_status(&self, now: i64) {
+        let rules: Vec<serde_json::Value> = self
+            .engine
+            .status()
+            .into_iter()
+            .map(|(rule, state)| {
+                let instances: Vec<serde_json::Value> = state
+                    .instances
+                    .values()
+                    .map(|i| {
+                        serde_json::json!({
+                            "group": i.group,
+                            "state": i.state,
+                            "count": i.last_count,
+                            "active_since": (i.active_since > 0).then(|| sawmill_core::format_rfc3339(i.active_since)),
+                            "fired_at": (i.state == crate::engine::State::Firing).then(|| sawmill_core::format_rfc3339(i.fired_at)),
+                            "fingerprint": crate::engine::fingerprint(&rule.name, &i.group),
+                        })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "name": rule.name,
+                    "query": rule.query,
+                    "window": rule.window_text,
+                    "condition": rule.condition.text(),
+                    "group_by": rule.group_by,
+                    "for": humantime(rule.for_),
+                    "keep_firing_for": humantime(rule.keep_firing_for),
+                    "every": humantime(rule.every),
+                    "severity": rule.severity,
+                    "labels": rule.labels,
+                    "notify": rule.notify.iter().map(|&i| self.engine.rules().notifiers[i].name.clone()).collect::<Vec<_>>(),
+                    "last_evaluation": (state.last_eval > 0).then(|| sawmill_core::format_rfc3339(state.last_eval)),
+                    "last_error": state.last_error,
+                    "instances": instances,
+                })
+            })
+            .collect();
+        *self.shared.status.write() = serde_json::json!({
+            "rules": rules,
+            "evaluated_at": sawmill_core::format_rfc3339(now),
+            "position": self.position,
+            "outbox_pending": self.outbox.pending_count(),
+            "last_error": self.shared.last_error.lock().clone(),
+        });
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 {
+        "0s".into()
+    } else if s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
