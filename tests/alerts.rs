@@ -666,3 +666,63 @@ fn webhooks_deliver_json_and_slack_messages_with_retries() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(json_got.lock().unwrap().len(), 1, "delivered twice");
 }
+
+#[test]
+fn a_storm_is_grouped_and_still_firing_alerts_repeat() {
+    let pager = Pager::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("alerts.yaml"),
+        format!(
+            "notifiers:\n{}    group_limit: 2\n    group_interval: 4s\nrules:\n  - name: host-down\n    query: 'level:fatal'\n    window: 10m\n    condition: '> 0'\n    group_by: [host]\n    keep_firing_for: 1m\n    repeat_interval: 6s\n    notify: [oncall]\n",
+            pager.notifier()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with_config_env(
+        dir.path(),
+        "[alerts]\nrules = \"alerts.yaml\"\n",
+        pager.moto.env(),
+    );
+    for host in ["a", "b", "c", "d", "e"] {
+        ingest(&server, events(1, "api", host, "fatal"));
+    }
+    // two pages at once, the other three together when the interval ends
+    let first = pager.receive(2, Duration::from_secs(3));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(first.iter().all(|p| p.message["state"] == "firing"));
+    let grouped = pager.receive(1, Duration::from_secs(8));
+    assert_eq!(grouped.len(), 1, "{grouped:?}");
+    let g = &grouped[0];
+    assert!(
+        g.subject.starts_with("[GROUPED] host-down: 3 firing"),
+        "{}",
+        g.subject
+    );
+    assert_eq!(g.message["alerts"].as_array().unwrap().len(), 3);
+    let mut hosts: Vec<String> = first
+        .iter()
+        .map(|p| p.message["group"]["host"].as_str().unwrap().to_string())
+        .chain(
+            g.message["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["group"]["host"].as_str().unwrap().to_string()),
+        )
+        .collect();
+    hosts.sort();
+    assert_eq!(hosts, ["a", "b", "c", "d", "e"]);
+    // still firing after repeat_interval: reminders, marked as repeats
+    let reminders = pager.receive(1, Duration::from_secs(15));
+    assert!(!reminders.is_empty());
+    let r = &reminders[0];
+    let is_repeat = r.message["repeat"] == true
+        || r.message["alerts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+    assert!(is_repeat, "{r:?}");
+    let metrics = server.metrics();
+    assert!(metrics.contains("sawmill_alerts_firing 5"), "{metrics}");
+    assert!(metrics.contains("sawmill_alert_rules 1"));
+}

@@ -306,8 +306,8 @@ pub async fn run_notifier(
     let _running = exclusive.lock().await;
     let target = Target::new(&notifier).await;
     let interval = notifier.group_interval.as_nanos() as i64;
-    // per rule: start of the current group interval and notifications sent in it
-    let mut windows: HashMap<String, (i64, usize)> = HashMap::new();
+    // per rule: the current group interval
+    let mut windows: HashMap<String, GroupWindow> = HashMap::new();
     let mut failures = 0u32;
     loop {
         if *stop.borrow() {
@@ -327,11 +327,21 @@ pub async fn run_notifier(
                 continue;
             }
             let rule = entry.notification.rule.clone();
-            let w = windows.entry(rule.clone()).or_insert((now, 0));
-            if now - w.0 >= interval {
-                *w = (now, 0);
+            let w = windows.entry(rule.clone()).or_insert(GroupWindow {
+                start: now,
+                sent: 0,
+                overflow: false,
+            });
+            if !w.overflow && now - w.start >= interval {
+                *w = GroupWindow {
+                    start: now,
+                    sent: 0,
+                    overflow: false,
+                };
             }
-            if w.1 >= notifier.group_limit {
+            if w.overflow || w.sent >= notifier.group_limit {
+                // the rest of this interval's go out together when it ends
+                w.overflow = true;
                 held.entry(rule).or_default().push((file, entry));
                 continue;
             }
@@ -351,7 +361,7 @@ pub async fn run_notifier(
                 .await;
             match result {
                 Ok(()) => {
-                    w.1 += 1;
+                    w.sent += 1;
                     stats.sent.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = outbox.delivered(&file) {
                         tracing::error!(error = %e, "outbox");
@@ -369,12 +379,12 @@ pub async fn run_notifier(
                 let Some(w) = windows.get_mut(&rule) else {
                     continue;
                 };
-                if now - w.0 < interval {
+                if now - w.start < interval {
                     continue;
                 }
                 let list: Vec<Entry> = entries.iter().map(|(_, e)| e.clone()).collect();
                 let (subj, msg) = grouped(&rule, &list);
-                let dedup = format!("group-{rule}-{}", w.0);
+                let dedup = format!("group-{rule}-{}", w.start);
                 match target
                     .send(
                         &subj,
@@ -389,7 +399,11 @@ pub async fn run_notifier(
                     .await
                 {
                     Ok(()) => {
-                        *w = (now, 1);
+                        *w = GroupWindow {
+                            start: now,
+                            sent: 1,
+                            overflow: false,
+                        };
                         stats
                             .grouped
                             .fetch_add(list.len() as u64, Ordering::Relaxed);
@@ -424,6 +438,14 @@ pub async fn run_notifier(
             _ = stop.changed() => {}
         }
     }
+}
+
+/// One rule's group interval in a notifier.
+struct GroupWindow {
+    start: i64,
+    sent: usize,
+    /// More than `group_limit` came: every further one waits for the grouped message.
+    overflow: bool,
 }
 
 fn backoff(attempt: u32) -> Duration {

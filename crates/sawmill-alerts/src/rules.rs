@@ -378,8 +378,8 @@ fn validate_notifier(n: NotifierSpec) -> Result<Notifier, String> {
         Some(t) => duration("group_interval", t).map_err(at)?,
         None => Duration::from_secs(300),
     };
-    if repeat_interval < Duration::from_secs(60) {
-        return Err(at("repeat_interval must be at least 1m".into()));
+    if repeat_interval < Duration::from_secs(5) {
+        return Err(at("repeat_interval must be at least 5s".into()));
     }
     let group_limit = n.group_limit.unwrap_or(5);
     if group_limit == 0 {
@@ -471,8 +471,8 @@ fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, 
     let repeat_interval = match &r.repeat_interval {
         Some(t) => {
             let d = duration("repeat_interval", t)?;
-            if d < Duration::from_secs(60) {
-                return Err("repeat_interval: at least 1m".into());
+            if d < Duration::from_secs(5) {
+                return Err("repeat_interval: at least 5s".into());
             }
             Some(d)
         }

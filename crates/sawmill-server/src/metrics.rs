@@ -31,6 +31,13 @@ pub struct Metrics {
     pub archive_errors: IntCounter,
     pub archive_backlog_events: IntGauge,
     pub archive_backlog_seconds: IntGauge,
+    pub alert_rules: IntGauge,
+    pub alerts_firing: IntGauge,
+    pub alert_notifications: IntCounter,
+    pub alert_deliveries: IntCounter,
+    pub alert_delivery_failures: IntCounter,
+    pub alert_outbox_pending: IntGauge,
+    pub alert_lag_events: IntGauge,
 }
 
 fn latency_buckets() -> Vec<f64> {
@@ -98,6 +105,28 @@ impl Metrics {
             archive_backlog_seconds: gauge(
                 "sawmill_archive_backlog_age_seconds",
                 "Age of the oldest acknowledged event not yet archived",
+            )?,
+            alert_rules: gauge("sawmill_alert_rules", "Alert rules loaded")?,
+            alerts_firing: gauge("sawmill_alerts_firing", "Alert instances firing")?,
+            alert_notifications: counter(
+                "sawmill_alert_notifications_total",
+                "Notifications recorded in the outbox (one per notifier)",
+            )?,
+            alert_deliveries: counter(
+                "sawmill_alert_deliveries_total",
+                "Notifications delivered (a grouped message counts once)",
+            )?,
+            alert_delivery_failures: counter(
+                "sawmill_alert_delivery_failures_total",
+                "Failed delivery attempts (each is retried)",
+            )?,
+            alert_outbox_pending: gauge(
+                "sawmill_alert_outbox_pending",
+                "Notifications recorded but not yet delivered",
+            )?,
+            alert_lag_events: gauge(
+                "sawmill_alert_lag_events",
+                "Acknowledged events not yet counted by the alert rules",
             )?,
             ingest_requests: counter_vec(
                 "sawmill_ingest_requests_total",
@@ -192,6 +221,41 @@ impl Metrics {
             0
         };
         self.archive_backlog_seconds.set(age.max(0));
+    }
+
+    /// Copies alerting's counters into the registry.
+    pub fn observe_alerts(
+        &self,
+        alerts: &sawmill_alerts::AlertHandle,
+        stats: &sawmill_alerts::notify::NotifyStats,
+        durable_seq: u64,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let sync = |c: &IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
+        sync(
+            &self.alert_notifications,
+            alerts.shared.notifications.load(Relaxed),
+        );
+        sync(&self.alert_deliveries, stats.sent.load(Relaxed));
+        sync(
+            &self.alert_delivery_failures,
+            stats.failed_attempts.load(Relaxed),
+        );
+        let status = alerts.shared.status.read();
+        let rules = status["rules"].as_array();
+        self.alert_rules
+            .set(rules.map(|r| r.len()).unwrap_or(0) as i64);
+        let firing = rules
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r["instances"].as_array().into_iter().flatten())
+            .filter(|i| i["state"] == "firing")
+            .count();
+        self.alerts_firing.set(firing as i64);
+        self.alert_outbox_pending
+            .set(status["outbox_pending"].as_i64().unwrap_or(0));
+        self.alert_lag_events
+            .set(durable_seq.saturating_sub(alerts.position()) as i64);
     }
 
     /// The Prometheus text exposition of every metric.

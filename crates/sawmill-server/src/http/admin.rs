@@ -76,6 +76,7 @@ pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
     m.index_lag_events
         .set(durable.saturating_sub(searchable) as i64);
     m.observe_archive(&state.archive.stats, durable, super::now_nanos());
+    m.observe_alerts(&state.alerts, &state.notifiers.stats, durable);
     let usage = state.wal.disk_usage();
     m.wal_disk_bytes.set(usage.bytes as i64);
     m.wal_segments.set(usage.segments as i64);
