@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 const QUEUE: usize = 4096;
 /// How often every rule is looked at (each rule's `every` decides whether it is evaluated).
 const TICK: Duration = Duration::from_millis(250);
+/// How often the API's status is rebuilt when nothing changed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// How often the state is saved when nothing was notified.
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// A record not handed over within this long is read from the WAL.
@@ -196,6 +198,7 @@ impl AlertWorker {
             state_path,
             position,
             last_save: Instant::now(),
+            last_publish: Instant::now(),
             behind_since: None,
         };
         let thread = std::thread::Builder::new()
@@ -238,6 +241,7 @@ struct Worker {
     /// Next WAL sequence number to count.
     position: u64,
     last_save: Instant,
+    last_publish: Instant,
     /// Since when the WAL holds records not handed over.
     behind_since: Option<Instant>,
 }
@@ -398,11 +402,13 @@ impl Worker {
                 .last_evaluation
                 .store(now.max(0) as u64, Ordering::Relaxed);
         }
-        if !out.is_empty() {
+        let changed = !out.is_empty();
+        if changed {
             self.emit(out);
             self.save();
         }
-        if ticks {
+        // the status JSON covers every instance: rebuilt on changes, else once a second
+        if changed || (ticks && self.last_publish.elapsed() >= STATUS_EVERY) {
             self.publish_status(now);
         }
     }
@@ -456,7 +462,8 @@ impl Worker {
     }
 
     /// Refreshes the JSON the API shows.
-    fn publish_status(&self, now: i64) {
+    fn publish_status(&mut self, now: i64) {
+        self.last_publish = Instant::now();
         let rules: Vec<serde_json::Value> = self
             .engine
             .status()
