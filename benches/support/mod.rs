@@ -417,3 +417,81 @@ pub fn pids_with_args(word: &str, arg: &str, next: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+impl Server {
+    /// Like [`Server::start_with_env`], with the server's log (stderr) written to `log`
+    /// instead of this process's stderr. `SAWMILL_LOG` may be set in `env`.
+    pub fn start_logged(dir: &Path, config: &str, env: &[(String, String)], log: &Path) -> Server {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("create bench dir");
+        let config_path = dir.join("sawmill.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let stderr = std::fs::File::create(log).expect("create server log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sawmill"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(&config_path)
+            .env("SAWMILL_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let Some(line) = lines.next() else {
+                panic!(
+                    "server exited; its log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            };
+            if let Some(u) = line
+                .expect("read stdout")
+                .strip_prefix("sawmill listening on ")
+            {
+                break u.trim().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let http = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while http
+            .get(format!("{url}/readyz"))
+            .send()
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "server not ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+}
+
+/// Busy time (all but idle and iowait) of every CPU of the machine since boot, in seconds.
+pub fn machine_busy_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user)
+    let busy: f64 = f
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    busy / clock_ticks_per_second()
+}
