@@ -22,6 +22,8 @@ use std::sync::Arc;
 
 /// Matching events kept per instance, shown in notifications.
 pub const MAX_SAMPLES: usize = 3;
+/// A new sample per instance at most this often (ns).
+const SAMPLE_EVERY: i64 = 100_000_000;
 /// The group values of events beyond a rule's `max_groups`.
 pub const OVERFLOW: &str = "_other";
 
@@ -96,6 +98,8 @@ pub struct Instance {
     pub samples: VecDeque<serde_json::Value>,
     #[serde(skip)]
     dirty: bool,
+    #[serde(skip)]
+    last_sample: i64,
 }
 
 impl Instance {
@@ -113,6 +117,7 @@ impl Instance {
             sequence: 0,
             samples: VecDeque::new(),
             dirty: false,
+            last_sample: 0,
         }
     }
 }
@@ -327,18 +332,38 @@ impl Engine {
         let Some(rule) = self.rules.rules.get(rule_index) else {
             return;
         };
+        let group = rule
+            .group_by
+            .iter()
+            .map(|f| group_value(event, f))
+            .collect();
+        self.observe_hit(rule_index, event.timestamp, group, Some(event), now);
+    }
+
+    /// Counts one matching event of rule `rule_index` at `ts` with the values of the rule's
+    /// `group_by` fields; `sample`, when given, may become one of the instance's samples
+    /// (at most one new sample per instance every 100 ms: building it costs more than
+    /// counting).
+    pub fn observe_hit(
+        &mut self,
+        rule_index: usize,
+        ts: i64,
+        group_values: Vec<String>,
+        sample: Option<&Event>,
+        now: i64,
+    ) {
+        let Some(rule) = self.rules.rules.get(rule_index) else {
+            return;
+        };
         let window = rule.window.as_nanos() as i64;
         // a future timestamp (clock skew) counts now; one older than the window not at all
-        let ts = event.timestamp.min(now);
+        let ts = ts.min(now);
         if ts <= now - window {
             return;
         }
         let state = &mut self.states[rule_index];
-        let mut group: BTreeMap<String, String> = rule
-            .group_by
-            .iter()
-            .map(|f| (f.clone(), group_value(event, f)))
-            .collect();
+        let mut group: BTreeMap<String, String> =
+            rule.group_by.iter().cloned().zip(group_values).collect();
         let mut key = group_key(&group);
         if !state.instances.contains_key(&key) && state.instances.len() >= rule.max_groups {
             for v in group.values_mut() {
@@ -359,10 +384,15 @@ impl Engine {
         instance.counter.add(ts, 1);
         instance.last_event = instance.last_event.max(ts);
         instance.dirty = true;
-        if instance.samples.len() >= MAX_SAMPLES {
-            instance.samples.pop_front();
+        if let Some(event) = sample {
+            if instance.samples.len() < MAX_SAMPLES || now - instance.last_sample >= SAMPLE_EVERY {
+                if instance.samples.len() >= MAX_SAMPLES {
+                    instance.samples.pop_front();
+                }
+                instance.samples.push_back(event.to_json_value());
+                instance.last_sample = now;
+            }
         }
-        instance.samples.push_back(event.to_json_value());
     }
 
     /// Evaluates the instances that received events (`due_only = false`: also every rule

@@ -313,6 +313,11 @@ pub async fn run_notifier(
         if *stop.borrow() {
             return;
         }
+        // registered before the outbox is read, so an entry written while this pass runs
+        // wakes the next one at once (notify_waiters keeps no permit)
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let name = notifier.name.clone();
         let ob = outbox.clone();
         let pending = tokio::task::spawn_blocking(move || ob.pending(&name))
@@ -433,7 +438,7 @@ pub async fn run_notifier(
             }
         };
         tokio::select! {
-            _ = wake.notified(), if failures == 0 => {}
+            _ = &mut woken, if failures == 0 => {}
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }

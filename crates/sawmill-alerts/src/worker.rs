@@ -40,10 +40,19 @@ const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// A record not handed over within this long is read from the WAL.
 const HANDOVER_GRACE: Duration = Duration::from_millis(300);
 
-/// The matches of one record: (rule index, event) for each event matching a rule.
+/// The matches of one record.
 pub struct Matches {
     generation: u64,
-    hits: Vec<(u32, Event)>,
+    hits: Vec<Hit>,
+}
+
+/// One event matching one rule: what counting it needs, without the event itself (a few
+/// events per rule and record come along as sample candidates).
+struct Hit {
+    rule: u32,
+    ts: i64,
+    group: Vec<String>,
+    sample: Option<Event>,
 }
 
 enum Msg {
@@ -89,11 +98,25 @@ impl AlertHandle {
             return None;
         }
         let mut hits = Vec::new();
+        let mut samples = vec![0usize; rules.rules.len()];
         for event in events {
             let view = EventView::new(event);
             for (i, rule) in rules.rules.iter().enumerate() {
                 if rule.matcher.matches_view(&view) {
-                    hits.push((i as u32, event.clone()));
+                    let sample = (samples[i] < crate::engine::MAX_SAMPLES).then(|| {
+                        samples[i] += 1;
+                        event.clone()
+                    });
+                    hits.push(Hit {
+                        rule: i as u32,
+                        ts: event.timestamp,
+                        group: rule
+                            .group_by
+                            .iter()
+                            .map(|f| crate::engine::group_value(event, f))
+                            .collect(),
+                        sample,
+                    });
                 }
             }
         }
@@ -253,6 +276,7 @@ impl Worker {
             self.error(format!("replay failed: {e}"));
         }
         self.evaluate(true);
+        self.publish_status(now_nanos());
         let mut next_tick = Instant::now() + TICK;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -326,8 +350,14 @@ impl Worker {
         let now = now_nanos();
         match matches {
             Some(m) if m.generation == self.generation && first_seq == self.position => {
-                for (rule, event) in &m.hits {
-                    self.engine.observe(*rule as usize, event, now);
+                for hit in m.hits {
+                    self.engine.observe_hit(
+                        hit.rule as usize,
+                        hit.ts,
+                        hit.group,
+                        hit.sample.as_ref(),
+                        now,
+                    );
                 }
                 self.advance(end);
                 Ok(())
