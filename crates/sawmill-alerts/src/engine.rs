@@ -705,6 +705,51 @@ rules:
     }
 
     #[test]
+    fn keep_firing_for_holds_a_firing_alert_and_silences_hold_pages() {
+        let t0 = 1_000_000 * S;
+        let yaml = r#"
+notifiers: [{name: log, type: log}]
+rules:
+  - {name: flappy, query: 'level:error', window: 10s, condition: "> 0", keep_firing_for: 20s, notify: [log]}
+"#;
+        let mut e = engine(yaml, t0);
+        let quiet = Silences::default();
+        feed(&mut e, &event(t0, "a"), t0);
+        assert_eq!(e.evaluate(t0, &quiet, true).len(), 1);
+        // the condition holds until the event leaves the window (t0+10s), then the alert
+        // keeps firing 20 s more
+        assert!(e.evaluate(t0 + 9 * S, &quiet, true).is_empty());
+        assert!(e.evaluate(t0 + 15 * S, &quiet, true).is_empty());
+        assert!(e.evaluate(t0 + 28 * S, &quiet, true).is_empty());
+        // an event during keep_firing_for: still the same alert, no new page
+        feed(&mut e, &event(t0 + 28 * S, "a"), t0 + 28 * S);
+        assert!(e.evaluate(t0 + 28 * S, &quiet, false).is_empty());
+        assert!(e.evaluate(t0 + 37 * S, &quiet, true).is_empty());
+        assert!(e.evaluate(t0 + 56 * S, &quiet, true).is_empty());
+        let n = e.evaluate(t0 + 58 * S, &quiet, true);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].state, "resolved");
+
+        // silenced while it fires: no page; once the silence ends, the page goes out
+        let silence = Silences {
+            list: vec![crate::silence::Silence {
+                id: "s".into(),
+                matchers: vec![crate::silence::parse_matcher("rule=flappy").unwrap()],
+                starts_at: 0,
+                ends_at: t0 + 105 * S,
+                created_by: "t".into(),
+                comment: String::new(),
+                created_at: 0,
+            }],
+        };
+        feed(&mut e, &event(t0 + 100 * S, "a"), t0 + 100 * S);
+        assert!(e.evaluate(t0 + 100 * S, &silence, true).is_empty());
+        let n = e.evaluate(t0 + 106 * S, &silence, true);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].state, "firing");
+    }
+
+    #[test]
     fn state_survives_a_snapshot_and_reload_keeps_unchanged_rules() {
         let t0 = 1_000_000 * S;
         let mut e = engine(THRESHOLD, t0);
