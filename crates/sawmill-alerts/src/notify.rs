@@ -328,7 +328,7 @@ pub async fn run_notifier(
         let mut failed = None;
         for (file, entry) in pending {
             if entry.notification.state == "resolved" && !notifier.send_resolved {
-                let _ = outbox.delivered(&file);
+                delivered(&outbox, file).await;
                 continue;
             }
             let rule = entry.notification.rule.clone();
@@ -368,9 +368,7 @@ pub async fn run_notifier(
                 Ok(()) => {
                     w.sent += 1;
                     stats.sent.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = outbox.delivered(&file) {
-                        tracing::error!(error = %e, "outbox");
-                    }
+                    delivered(&outbox, file).await;
                 }
                 Err(e) => {
                     failed = Some(e);
@@ -414,7 +412,7 @@ pub async fn run_notifier(
                             .fetch_add(list.len() as u64, Ordering::Relaxed);
                         stats.sent.fetch_add(1, Ordering::Relaxed);
                         for (file, _) in entries {
-                            let _ = outbox.delivered(&file);
+                            delivered(&outbox, file).await;
                         }
                     }
                     Err(e) => {
@@ -442,6 +440,15 @@ pub async fn run_notifier(
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Moves a delivered entry out of the outbox, off the async threads (it renames and fsyncs).
+async fn delivered(outbox: &Arc<Outbox>, file: String) {
+    let outbox = outbox.clone();
+    let moved = tokio::task::spawn_blocking(move || outbox.delivered(&file)).await;
+    if let Ok(Err(e)) = moved {
+        tracing::error!(error = %e, "outbox");
     }
 }
 

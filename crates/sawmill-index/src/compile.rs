@@ -342,13 +342,38 @@ impl<'a> Compiler<'a> {
 }
 
 /// A number as written in a query.
+/// A number as written in a query: an integer when it is integral and below 9e18.
 #[derive(Clone, Copy, Debug)]
-enum Number {
+pub(crate) enum Number {
     Int(i64),
     Float(f64),
 }
 
-fn parse_number(s: &str) -> Option<Number> {
+/// The i64 bounds of a numeric range: fractional bounds rounded inwards (and inclusive);
+/// `None` when no integer can be in it.
+pub(crate) fn int_bounds(lo: Bound<Number>, hi: Bound<Number>) -> Option<(Bound<i64>, Bound<i64>)> {
+    let int_lo = match lo {
+        Bound::Unbounded => Some(Bound::Included(i64::MIN)),
+        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
+        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
+        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
+            let c = f.ceil();
+            (c <= i64::MAX as f64).then(|| Bound::Included(c.max(i64::MIN as f64) as i64))
+        }
+    };
+    let int_hi = match hi {
+        Bound::Unbounded => Some(Bound::Included(i64::MAX)),
+        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
+        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
+        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
+            let c = f.floor();
+            (c >= i64::MIN as f64).then(|| Bound::Included(c.min(i64::MAX as f64) as i64))
+        }
+    };
+    int_lo.zip(int_hi)
+}
+
+pub(crate) fn parse_number(s: &str) -> Option<Number> {
     if let Ok(i) = s.parse::<i64>() {
         return Some(Number::Int(i));
     }
@@ -365,7 +390,7 @@ fn parse_number(s: &str) -> Option<Number> {
 }
 
 impl Number {
-    fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             Number::Int(i) => i as f64,
             Number::Float(f) => f,
@@ -415,25 +440,7 @@ fn numeric_range(field: Field, path: &str, lo: Bound<Number>, hi: Bound<Number>)
         t.append_type_and_fast_value(v);
         t.serialized_value_bytes().to_vec()
     };
-    // i64 terms: round fractional bounds inwards
-    let int_lo = match lo {
-        Bound::Unbounded => Some(Bound::Included(i64::MIN)),
-        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
-        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
-        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
-            let c = f.ceil();
-            (c <= i64::MAX as f64).then(|| Bound::Included(c.max(i64::MIN as f64) as i64))
-        }
-    };
-    let int_hi = match hi {
-        Bound::Unbounded => Some(Bound::Included(i64::MAX)),
-        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
-        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
-        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
-            let c = f.floor();
-            (c >= i64::MIN as f64).then(|| Bound::Included(c.min(i64::MAX as f64) as i64))
-        }
-    };
+    let ints = int_bounds(lo, hi);
     let float_lo = match lo {
         Bound::Unbounded => Bound::Included(f64::NEG_INFINITY),
         Bound::Included(n) => Bound::Included(n.as_f64()),
@@ -445,7 +452,7 @@ fn numeric_range(field: Field, path: &str, lo: Bound<Number>, hi: Bound<Number>)
         Bound::Excluded(n) => Bound::Excluded(n.as_f64()),
     };
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    if let (Some(lo), Some(hi)) = (int_lo, int_hi) {
+    if let Some((lo, hi)) = ints {
         clauses.push((
             Occur::Should,
             bytes_range(field, lo.map(i64_term), hi.map(i64_term)),

@@ -58,7 +58,7 @@
 //! - a message prefix without any word (`_*`, or a prefix of 40 bytes or more) matches every
 //!   event.
 
-use crate::compile::CompileError;
+use crate::compile::{int_bounds, parse_number, CompileError, Number};
 use crate::query::Query;
 use crate::schema::MAX_KEYWORD_BYTES;
 use sawmill_core::{normalize_level, parse_time_param, Event};
@@ -931,65 +931,14 @@ fn attribute_range(lower: &Bound<String>, upper: &Bound<String>) -> AttrTest {
 
 /// The integer and float ranges of `compile::numeric_range`, bound for bound.
 fn numeric_range(lo: Bound<Number>, hi: Bound<Number>) -> AttrTest {
-    // integers: fractional bounds rounded inwards (both kinds become inclusive)
-    let int_lo = match lo {
-        Bound::Unbounded => Some(Bound::Included(i64::MIN)),
-        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
-        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
-        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
-            let c = f.ceil();
-            (c <= i64::MAX as f64).then(|| Bound::Included(c.max(i64::MIN as f64) as i64))
-        }
-    };
-    let int_hi = match hi {
-        Bound::Unbounded => Some(Bound::Included(i64::MAX)),
-        Bound::Included(Number::Int(i)) => Some(Bound::Included(i)),
-        Bound::Excluded(Number::Int(i)) => Some(Bound::Excluded(i)),
-        Bound::Included(Number::Float(f)) | Bound::Excluded(Number::Float(f)) => {
-            let c = f.floor();
-            (c >= i64::MIN as f64).then(|| Bound::Included(c.min(i64::MAX as f64) as i64))
-        }
-    };
     let float = |b: Bound<Number>, open: f64| match b {
         Bound::Unbounded => Bound::Included(tantivy::f64_to_u64(open)),
         Bound::Included(n) => Bound::Included(tantivy::f64_to_u64(n.as_f64())),
         Bound::Excluded(n) => Bound::Excluded(tantivy::f64_to_u64(n.as_f64())),
     };
     AttrTest::Numeric {
-        int: int_lo.zip(int_hi),
+        int: int_bounds(lo, hi),
         float: (float(lo, f64::NEG_INFINITY), float(hi, f64::INFINITY)),
-    }
-}
-
-/// A number as written in a query (as `compile::parse_number`).
-#[derive(Clone, Copy, Debug)]
-enum Number {
-    Int(i64),
-    Float(f64),
-}
-
-impl Number {
-    fn as_f64(self) -> f64 {
-        match self {
-            Number::Int(i) => i as f64,
-            Number::Float(f) => f,
-        }
-    }
-}
-
-fn parse_number(s: &str) -> Option<Number> {
-    if let Ok(i) = s.parse::<i64>() {
-        return Some(Number::Int(i));
-    }
-    match s.parse::<f64>() {
-        Ok(f) if f.is_finite() && s.chars().any(|c| c.is_ascii_digit()) => {
-            if f.fract() == 0.0 && f.abs() < 9.0e18 {
-                Some(Number::Int(f as i64))
-            } else {
-                Some(Number::Float(f))
-            }
-        }
-        _ => None,
     }
 }
 

@@ -381,6 +381,7 @@ async fn maintenance_loop(state: Arc<AppState>) {
 fn maintenance_step(state: &AppState) {
     let now = now_nanos();
     state.restores.expire(now);
+    state.alerts.outbox.prune(now);
     state.idempotency.prune(now);
     let consumed = state
         .index
