@@ -31,7 +31,7 @@ pub const MAX_RUNNING: usize = 2;
 /// Longest range one restore covers.
 pub const MAX_RANGE: Duration = Duration::from_secs(400 * 86_400);
 /// Decompressed bytes read from one archive object at most.
-const MAX_OBJECT_BYTES: u64 = 4 << 30;
+const MAX_OBJECT_BYTES: u64 = 1 << 30;
 
 /// What a restore asks for.
 #[derive(Clone, Debug)]
