@@ -23,4 +23,6 @@ pub mod worker;
 pub use batcher::BatchLimits;
 pub use s3::{LifecycleChange, S3Settings, S3Store};
 pub use store::{FsStore, ObjectInfo, ObjectStore, Readability, StoreError};
-pub use worker::{ArchiveConfig, ArchiveHandle, ArchiveStats, ArchiveWorker, FlushReport};
+pub use worker::{
+    ArchiveConfig, ArchiveHandle, ArchiveStats, ArchiveWorker, FlushReport, DEFAULT_CATCH_UP_LAG,
+};

@@ -1,10 +1,17 @@
-//! The archive consumer of the WAL: a thread that reads acknowledged events, batches them per
-//! tenant and hour and writes each sealed batch to the object store.
+//! The archive consumer of the WAL: reads acknowledged events, batches them per tenant and hour
+//! and writes each sealed batch to the object store.
 //!
 //! Its position only moves past events whose batch the store has confirmed, so an outage or a
 //! crash never loses or duplicates a batch (see [`crate::state`]). While the store fails, the
 //! worker retries with exponential backoff and jitter and stops reading: the backlog stays in
 //! the WAL, whose segments are kept until the archive is past them.
+//!
+//! Two threads share the worker. The background thread runs at the lowest CPU priority
+//! (nice 19), so during a burst ingest and indexing get the cores and archiving uses what they
+//! leave. When the events read by neither exceed `catch_up_lag`, the catch-up thread, at normal
+//! priority, asks the background thread to let go at the next record and archives until the
+//! lag is a quarter of that: under sustained full load the backlog stays bounded instead of
+//! growing until the WAL bound throttles ingest.
 
 use crate::batcher::{BatchLimits, Batcher, Sealed};
 use crate::layout::{hour_of, object_key};
@@ -13,10 +20,11 @@ use crate::store::ObjectStore;
 use rand::Rng;
 use sawmill_core::record::{event_lines, line_timestamp, RecordHeader};
 use sawmill_wal::Wal;
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,7 +40,13 @@ pub struct ArchiveConfig {
     pub limits: BatchLimits,
     /// How often the WAL is checked for new events.
     pub poll: Duration,
+    /// Unread acknowledged events beyond which archiving runs at normal priority.
+    pub catch_up_lag: u64,
 }
+
+/// Default for [`ArchiveConfig::catch_up_lag`]: about a third of a 64 MiB batch of typical
+/// log lines.
+pub const DEFAULT_CATCH_UP_LAG: u64 = 100_000;
 
 /// Counters for `/metrics`, shared with the server.
 #[derive(Default, Debug)]
@@ -45,6 +59,8 @@ pub struct ArchiveStats {
     pub position: AtomicU64,
     /// Receive time (ns) of the oldest event not yet archived; 0 when none is pending.
     pub oldest_pending: AtomicI64,
+    /// Times the normal-priority catch-up took over from the background thread.
+    pub catch_ups: AtomicU64,
 }
 
 /// What a flush did.
@@ -77,7 +93,8 @@ impl ArchiveHandle {
         self.stats.position.load(Ordering::Acquire)
     }
 
-    /// Seals every open batch and writes it, with everything acknowledged so far.
+    /// Seals every open batch and writes it, with everything acknowledged so far. Fails when
+    /// the store keeps failing for [`FLUSH_PATIENCE`]; the backlog then stays in the WAL.
     pub async fn flush(&self) -> Result<FlushReport, String> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
@@ -92,14 +109,27 @@ impl ArchiveHandle {
     }
 }
 
+/// What the two threads signal each other outside the worker's lock.
+#[derive(Default)]
+struct Signals {
+    /// The catch-up thread wants the worker: the background thread lets go at the next record.
+    yield_now: AtomicBool,
+    stopping: AtomicBool,
+    /// The worker's read position, readable without the lock.
+    read_pos: AtomicU64,
+    /// The last write failed and waits for its retry: catching up would not help.
+    store_failing: AtomicBool,
+}
+
 /// The running worker.
 pub struct ArchiveWorker {
     handle: ArchiveHandle,
-    thread: Option<JoinHandle<()>>,
+    signals: Arc<Signals>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl ArchiveWorker {
-    /// Loads the state, settles batches left pending by a crash and starts the thread.
+    /// Loads the state, settles batches left pending by a crash and starts the threads.
     pub fn start(
         wal: Arc<Wal>,
         store: Arc<dyn ObjectStore>,
@@ -115,9 +145,12 @@ impl ArchiveWorker {
             .map_err(|e| format!("cannot prepare the archive spool: {e}"))?;
         let stats = Arc::new(ArchiveStats::default());
         stats.position.store(state.position, Ordering::Release);
+        let signals = Arc::new(Signals::default());
+        signals.read_pos.store(state.position, Ordering::Release);
         let (tx, rx) = channel();
-        let mut worker = Worker {
-            wal,
+        let (poll, lag) = (config.poll, config.catch_up_lag.max(1));
+        let worker = Arc::new(Mutex::new(Worker {
+            wal: wal.clone(),
             store: store.clone(),
             read_pos: state.position,
             state,
@@ -125,20 +158,35 @@ impl ArchiveWorker {
             batcher,
             config,
             stats: stats.clone(),
-            rx,
-            stop_deadline: None,
+            signals: signals.clone(),
+            queue: VecDeque::new(),
+            attempt: 0,
+            retry_at: None,
+            last_error: String::new(),
             unarchived: Vec::new(),
+        }));
+        let background = {
+            let worker = worker.clone();
+            let signals = signals.clone();
+            std::thread::Builder::new()
+                .name("sawmill-archive".into())
+                .spawn(move || {
+                    lower_priority();
+                    run_background(&worker, &signals, &rx, poll)
+                })
+                .map_err(|e| format!("cannot start the archive thread: {e}"))?
         };
-        let thread = std::thread::Builder::new()
-            .name("sawmill-archive".into())
-            .spawn(move || {
-                lower_priority();
-                worker.run()
-            })
-            .map_err(|e| format!("cannot start the archive thread: {e}"))?;
+        let catch_up = {
+            let signals = signals.clone();
+            std::thread::Builder::new()
+                .name("sawmill-archive-catch-up".into())
+                .spawn(move || run_catch_up(&worker, &signals, &wal, lag))
+                .map_err(|e| format!("cannot start the archive catch-up thread: {e}"))?
+        };
         Ok(ArchiveWorker {
             handle: ArchiveHandle { tx, stats, store },
-            thread: Some(thread),
+            signals,
+            threads: vec![background, catch_up],
         })
     }
 
@@ -149,14 +197,20 @@ impl ArchiveWorker {
     /// Archives everything acknowledged (retrying the store for a while) and stops.
     pub fn shutdown(mut self) {
         let _ = self.handle.tx.send(Cmd::Shutdown);
-        if let Some(t) = self.thread.take() {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.signals.stopping.store(true, Ordering::Release);
     }
 }
 
 /// Archiving is background work: when ingest and indexing keep every core busy, it yields
-/// (nice 19) and catches up when they pause; its backlog waits safely in the WAL.
+/// (nice 19) and catches up when they pause, or through the catch-up thread when it falls too
+/// far behind; its backlog waits safely in the WAL.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -168,6 +222,97 @@ fn lower_priority() {
         };
         if result != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the archive thread's priority");
+        }
+    }
+}
+
+fn lock(worker: &Mutex<Worker>) -> MutexGuard<'_, Worker> {
+    // a panic while archiving leaves a worker whose saved state is still right: go on with it
+    worker
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The background thread: rounds every `poll`, commands in between.
+fn run_background(worker: &Mutex<Worker>, signals: &Signals, rx: &Receiver<Cmd>, poll: Duration) {
+    loop {
+        let wait = {
+            let mut w = lock(worker);
+            match w.round(true) {
+                Ok(_) => poll,
+                Err(e) => {
+                    tracing::error!(error = %e, "archiving failed; starting again from the saved position");
+                    w.restart_from_saved();
+                    Duration::from_secs(1)
+                }
+            }
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Cmd::Flush(reply)) => {
+                let report = lock(worker).flush_until(Instant::now() + FLUSH_PATIENCE);
+                let _ = reply.send(report);
+            }
+            Ok(Cmd::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
+                signals.stopping.store(true, Ordering::Release);
+                let mut w = lock(worker);
+                match w.flush_until(Instant::now() + SHUTDOWN_PATIENCE) {
+                    Ok(r) => tracing::info!(
+                        objects = r.objects,
+                        position = r.position,
+                        "archive flushed at shutdown"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "archive not flushed at shutdown; the wal keeps the rest")
+                    }
+                }
+                w.discard();
+                return;
+            }
+            #[cfg(test)]
+            Ok(Cmd::Abort) => {
+                signals.stopping.store(true, Ordering::Release);
+                lock(worker).discard();
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+/// How often the catch-up thread looks at the lag.
+const CATCH_UP_CHECK: Duration = Duration::from_millis(50);
+
+/// The catch-up thread, at normal priority: takes over while the unread lag exceeds `lag`.
+fn run_catch_up(worker: &Mutex<Worker>, signals: &Signals, wal: &Wal, lag: u64) {
+    let unread = |read_pos: u64| wal.durable_seq().saturating_sub(read_pos);
+    while !signals.stopping.load(Ordering::Acquire) {
+        std::thread::sleep(CATCH_UP_CHECK);
+        if signals.store_failing.load(Ordering::Acquire)
+            || unread(signals.read_pos.load(Ordering::Acquire)) <= lag
+        {
+            continue;
+        }
+        signals.yield_now.store(true, Ordering::Release);
+        let mut w = lock(worker);
+        signals.yield_now.store(false, Ordering::Release);
+        if signals.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        w.stats.catch_ups.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            unread = unread(w.read_pos),
+            "archive catching up at normal priority"
+        );
+        while !signals.stopping.load(Ordering::Acquire) && unread(w.read_pos) > lag / 4 {
+            match w.round(false) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "archiving failed; starting again from the saved position");
+                    w.restart_from_saved();
+                    break;
+                }
+            }
         }
     }
 }
@@ -191,7 +336,9 @@ fn settle_pending(state: &mut ArchiveState, store: &dyn ObjectStore) -> Result<(
 
 /// How long a shutdown keeps retrying a failing store before leaving the rest to the WAL.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(30);
-/// Records read per round before commands are checked again.
+/// How long a flush keeps retrying a failing store before it answers with the error.
+pub const FLUSH_PATIENCE: Duration = Duration::from_secs(10);
+/// Records read per round before the threads look at commands and the lag again.
 const RECORDS_PER_ROUND: usize = 256;
 
 struct Worker {
@@ -204,84 +351,56 @@ struct Worker {
     batcher: Batcher,
     config: ArchiveConfig,
     stats: Arc<ArchiveStats>,
-    rx: Receiver<Cmd>,
-    /// Set when a shutdown arrived while the store was failing: retries end then.
-    stop_deadline: Option<Instant>,
+    signals: Arc<Signals>,
+    /// Sealed batches waiting for the store, written in order.
+    queue: VecDeque<Sealed>,
+    /// Failed attempts at the front batch, and when to try it again.
+    attempt: u32,
+    retry_at: Option<Instant>,
+    last_error: String,
     /// (end seq, receive time) of records read but not yet entirely archived.
     unarchived: Vec<(u64, i64)>,
 }
 
 impl Worker {
-    fn run(&mut self) {
-        loop {
-            if self.stop_deadline.is_none() {
-                if let Err(e) = self.round() {
-                    tracing::error!(error = %e, "archiving failed; retrying");
-                    self.pause(Duration::from_secs(1));
-                }
-            }
-            let next = if self.stop_deadline.is_some() {
-                Ok(Cmd::Shutdown)
-            } else {
-                self.rx.recv_timeout(self.config.poll)
-            };
-            match next {
-                Ok(Cmd::Flush(reply)) => {
-                    let _ = reply.send(self.flush());
-                }
-                Ok(Cmd::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                    let deadline = *self
-                        .stop_deadline
-                        .get_or_insert_with(|| Instant::now() + SHUTDOWN_PATIENCE);
-                    match self.flush_until(Some(deadline)) {
-                        Ok(r) => tracing::info!(
-                            objects = r.objects,
-                            position = r.position,
-                            "archive flushed at shutdown"
-                        ),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "archive not flushed at shutdown; the wal keeps the rest")
-                        }
-                    }
-                    self.batcher.discard_all();
-                    return;
-                }
-                #[cfg(test)]
-                Ok(Cmd::Abort) => {
-                    self.batcher.discard_all();
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
+    /// Writes what waits, reads what is new (letting go early when `yielding` and the
+    /// catch-up thread asks), seals what is due. False while the store is failing.
+    fn round(&mut self, yielding: bool) -> Result<bool, String> {
+        if !self.drain()? {
+            return Ok(false);
         }
-    }
-
-    /// Reads what is new, seals what is due and writes what is sealed.
-    fn round(&mut self) -> Result<(), String> {
-        let sealed = self.read(RECORDS_PER_ROUND)?;
-        self.write_all(sealed, None)?;
+        let sealed = self.read(RECORDS_PER_ROUND, yielding)?;
+        self.queue.extend(sealed);
         let due = self
             .batcher
             .seal_due()
             .map_err(|e| format!("seal batch: {e}"))?;
-        self.write_all(due, None)?;
-        self.advance()
+        self.queue.extend(due);
+        let written = self.drain()?;
+        self.advance()?;
+        Ok(written)
     }
 
-    fn flush(&mut self) -> Result<FlushReport, String> {
-        self.flush_until(None)
-    }
-
-    fn flush_until(&mut self, deadline: Option<Instant>) -> Result<FlushReport, String> {
+    /// Archives everything acknowledged so far, retrying a failing store until `deadline`.
+    fn flush_until(&mut self, deadline: Instant) -> Result<FlushReport, String> {
         let before = (
             self.stats.objects.load(Ordering::Relaxed),
             self.stats.events.load(Ordering::Relaxed),
         );
+        // an explicit flush tries the store now rather than at the next backoff
+        self.retry_at = None;
         let target = self.wal.durable_seq();
-        while self.read_pos < target {
+        loop {
+            if !self.drain()? {
+                self.wait_for_retry(deadline)?;
+                continue;
+            }
+            if self.read_pos >= target {
+                break;
+            }
             let before = self.read_pos;
-            let sealed = self.read(usize::MAX)?;
-            self.write_all(sealed, deadline)?;
+            let sealed = self.read(usize::MAX, false)?;
+            self.queue.extend(sealed);
             if self.read_pos == before {
                 return Err(format!(
                     "the wal holds nothing between {before} and {target}"
@@ -292,7 +411,10 @@ impl Worker {
             .batcher
             .seal_all()
             .map_err(|e| format!("seal batch: {e}"))?;
-        self.write_all(sealed, deadline)?;
+        self.queue.extend(sealed);
+        while !self.drain()? {
+            self.wait_for_retry(deadline)?;
+        }
         self.advance()?;
         Ok(FlushReport {
             objects: self.stats.objects.load(Ordering::Relaxed) - before.0,
@@ -301,8 +423,22 @@ impl Worker {
         })
     }
 
+    /// Sleeps until the next write attempt, or fails when that is past `deadline`.
+    fn wait_for_retry(&self, deadline: Instant) -> Result<(), String> {
+        let now = Instant::now();
+        let at = self.retry_at.unwrap_or(now);
+        if at > deadline {
+            return Err(format!(
+                "the archive store is failing ({}); the backlog stays in the wal and writes are retried",
+                self.last_error
+            ));
+        }
+        std::thread::sleep(at.saturating_duration_since(now));
+        Ok(())
+    }
+
     /// Reads up to `max_records` records after `read_pos`; returns batches sealed meanwhile.
-    fn read(&mut self, max_records: usize) -> Result<Vec<Sealed>, String> {
+    fn read(&mut self, max_records: usize, yielding: bool) -> Result<Vec<Sealed>, String> {
         let mut sealed = Vec::new();
         if self.wal.durable_seq() <= self.read_pos {
             return Ok(sealed);
@@ -312,6 +448,9 @@ impl Worker {
             .read_from(self.read_pos)
             .map_err(|e| format!("read wal from {}: {e}", self.read_pos))?;
         for record in reader.take(max_records) {
+            if yielding && self.signals.yield_now.load(Ordering::Acquire) {
+                break;
+            }
             let record = record.map_err(|e| format!("read wal: {e}"))?;
             let (first_seq, end_seq) = (record.first_seq, record.end_seq());
             if end_seq <= self.read_pos {
@@ -321,7 +460,7 @@ impl Worker {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::error!(first_seq, end_seq, error = %e, "skipping undecodable wal record");
-                    self.read_pos = end_seq;
+                    self.set_read_pos(end_seq);
                     continue;
                 }
             };
@@ -352,81 +491,87 @@ impl Worker {
                         .store(header.received_at, Ordering::Relaxed);
                 }
             }
-            self.read_pos = end_seq;
+            self.set_read_pos(end_seq);
         }
         Ok(sealed)
     }
 
-    fn write_all(&mut self, sealed: Vec<Sealed>, deadline: Option<Instant>) -> Result<(), String> {
-        for batch in sealed {
-            self.write(batch, deadline)?;
-        }
-        Ok(())
+    fn set_read_pos(&mut self, pos: u64) {
+        self.read_pos = pos;
+        self.signals.read_pos.store(pos, Ordering::Release);
     }
 
-    /// Writes one sealed batch: pending in the state, then the object, then done.
-    fn write(&mut self, batch: Sealed, deadline: Option<Instant>) -> Result<(), String> {
-        let key = object_key(
-            &self.config.prefix,
-            &batch.tenant,
-            batch.hour,
-            &self.config.writer,
-            batch.first_ts,
-            batch.last_ts,
-            batch.first_seq,
-        );
-        self.state.batches.push(BatchRecord {
-            tenant: batch.tenant.clone(),
-            hour: batch.hour,
-            first_seq: batch.first_seq,
-            last_seq: batch.last_seq,
-            key: key.clone(),
-            done: false,
-        });
-        self.state.save(&self.state_path)?;
-        let mut attempt = 0u32;
-        loop {
-            match self.store.put_file(&key, &batch.path) {
-                Ok(()) => break,
-                Err(e) => {
-                    attempt += 1;
-                    self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
-                    let wait = backoff(attempt);
-                    tracing::warn!(key = %key, attempt, error = %e, retry_in_ms = wait.as_millis() as u64, "archive write failed");
-                    if deadline
-                        .or(self.stop_deadline)
-                        .is_some_and(|d| Instant::now() + wait > d)
-                    {
-                        return Err(format!("archive write of {key} failed: {e}"));
-                    }
-                    self.pause(wait);
-                }
+    /// Writes the queued batches in order. False when the store failed: the batch stays at
+    /// the front and is tried again after a backoff.
+    fn drain(&mut self) -> Result<bool, String> {
+        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Ok(false);
+        }
+        while let Some(batch) = self.queue.front() {
+            let key = object_key(
+                &self.config.prefix,
+                &batch.tenant,
+                batch.hour,
+                &self.config.writer,
+                batch.first_ts,
+                batch.last_ts,
+                batch.first_seq,
+            );
+            // pending in the state, then the object, then done
+            if !self.state.batches.iter().any(|b| b.key == key) {
+                self.state.batches.push(BatchRecord {
+                    tenant: batch.tenant.clone(),
+                    hour: batch.hour,
+                    first_seq: batch.first_seq,
+                    last_seq: batch.last_seq,
+                    key: key.clone(),
+                    done: false,
+                });
+                self.state.save(&self.state_path)?;
             }
+            if let Err(e) = self.store.put_file(&key, &batch.path) {
+                self.attempt += 1;
+                self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
+                let wait = backoff(self.attempt);
+                tracing::warn!(key = %key, attempt = self.attempt, error = %e, retry_in_ms = wait.as_millis() as u64, "archive write failed");
+                self.retry_at = Some(Instant::now() + wait);
+                self.last_error = e.to_string();
+                self.signals.store_failing.store(true, Ordering::Release);
+                return Ok(false);
+            }
+            self.attempt = 0;
+            self.retry_at = None;
+            self.signals.store_failing.store(false, Ordering::Release);
+            if let Some(b) = self.state.batches.iter_mut().find(|b| b.key == key) {
+                b.done = true;
+            }
+            self.state.save(&self.state_path)?;
+            let Some(batch) = self.queue.pop_front() else {
+                break;
+            };
+            let _ = std::fs::remove_file(&batch.path);
+            self.stats.objects.fetch_add(1, Ordering::Relaxed);
+            self.stats.events.fetch_add(batch.events, Ordering::Relaxed);
+            self.stats
+                .raw_bytes
+                .fetch_add(batch.raw_bytes, Ordering::Relaxed);
+            self.stats
+                .compressed_bytes
+                .fetch_add(batch.compressed_bytes, Ordering::Relaxed);
+            tracing::debug!(key = %key, events = batch.events, bytes = batch.compressed_bytes, "archived batch");
         }
-        if let Some(b) = self.state.batches.iter_mut().find(|b| b.key == key) {
-            b.done = true;
-        }
-        self.state.save(&self.state_path)?;
-        let _ = std::fs::remove_file(&batch.path);
-        self.stats.objects.fetch_add(1, Ordering::Relaxed);
-        self.stats.events.fetch_add(batch.events, Ordering::Relaxed);
-        self.stats
-            .raw_bytes
-            .fetch_add(batch.raw_bytes, Ordering::Relaxed);
-        self.stats
-            .compressed_bytes
-            .fetch_add(batch.compressed_bytes, Ordering::Relaxed);
-        tracing::debug!(key = %key, events = batch.events, bytes = batch.compressed_bytes, "archived batch");
-        Ok(())
+        Ok(true)
     }
 
-    /// Moves the position to the oldest event still in an open batch (or to what was read).
+    /// Moves the position to the oldest event still in a queued or open batch (or to what
+    /// was read).
     fn advance(&mut self) -> Result<(), String> {
         let position = self
-            .batcher
-            .min_open_seq()
-            .unwrap_or(self.read_pos)
-            .min(self.read_pos);
+            .queue
+            .iter()
+            .map(|b| b.first_seq)
+            .chain(self.batcher.min_open_seq())
+            .fold(self.read_pos, u64::min);
         self.unarchived.retain(|(end, _)| *end > position);
         let oldest = self.unarchived.iter().map(|(_, t)| *t).min().unwrap_or(0);
         self.stats.oldest_pending.store(oldest, Ordering::Relaxed);
@@ -438,22 +583,20 @@ impl Worker {
         Ok(())
     }
 
-    /// Sleeps, but wakes for a shutdown (remembered: retries then end at a deadline).
-    fn pause(&mut self, wait: Duration) {
-        if self.stop_deadline.is_some() {
-            std::thread::sleep(wait);
-            return;
-        }
-        match self.rx.recv_timeout(wait) {
-            Ok(Cmd::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                self.stop_deadline = Some(Instant::now() + SHUTDOWN_PATIENCE)
-            }
-            Ok(Cmd::Flush(reply)) => {
-                let _ = reply.send(Err("the archive store is failing; retrying".into()));
-            }
-            #[cfg(test)]
-            Ok(Cmd::Abort) => self.stop_deadline = Some(Instant::now()),
-            Err(RecvTimeoutError::Timeout) => {}
+    /// After a failure that is not the store's (the state could not be saved, the spool could
+    /// not be written): forgets everything read since the saved position and reads it again.
+    fn restart_from_saved(&mut self) {
+        self.discard();
+        self.unarchived.clear();
+        let position = self.state.position;
+        self.set_read_pos(position);
+    }
+
+    /// Drops open and queued batches: their events are still in the WAL.
+    fn discard(&mut self) {
+        self.batcher.discard_all();
+        for batch in self.queue.drain(..) {
+            let _ = std::fs::remove_file(&batch.path);
         }
     }
 }
@@ -548,6 +691,7 @@ mod tests {
                 ..BatchLimits::default()
             },
             poll: Duration::from_millis(20),
+            catch_up_lag: DEFAULT_CATCH_UP_LAG,
         }
     }
 
@@ -592,6 +736,41 @@ mod tests {
     }
 
     #[test]
+    fn the_catch_up_thread_takes_over_when_the_lag_exceeds_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
+        let wal = Arc::new(wal);
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(FsStore::new(dir.path().join("objects")).unwrap());
+        // the background thread looks at the WAL once a minute: only the catch-up thread can
+        // archive within the test
+        let config = ArchiveConfig {
+            poll: Duration::from_secs(60),
+            catch_up_lag: 100,
+            ..config(dir.path())
+        };
+        let worker = ArchiveWorker::start(wal.clone(), store.clone(), config).unwrap();
+        let handle = worker.handle();
+        std::thread::sleep(Duration::from_millis(100));
+        append(&wal, 0, 90);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            handle.stats.catch_ups.load(Ordering::SeqCst),
+            0,
+            "90 unread events are within the bound"
+        );
+        for r in 0..10 {
+            append(&wal, 90 + r * 50, 50);
+        }
+        wait("the catch-up thread to archive", || {
+            handle.stats.events.load(Ordering::SeqCst) > 300
+        });
+        assert!(handle.stats.catch_ups.load(Ordering::SeqCst) >= 1);
+        worker.shutdown();
+        assert_eq!(archived(store.as_ref()), (0..590).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn restart_continues_without_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
@@ -609,9 +788,7 @@ mod tests {
         // stop as a crash would, with batches open: the next run batches them again
         handle.tx.send(Cmd::Abort).ok();
         let mut worker = worker;
-        if let Some(t) = worker.thread.take() {
-            t.join().unwrap();
-        }
+        worker.join();
         for r in 5..8 {
             append(&wal, r * 20, 20);
         }

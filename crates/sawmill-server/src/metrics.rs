@@ -29,6 +29,7 @@ pub struct Metrics {
     pub archive_events: IntCounter,
     pub archive_bytes: IntCounterVec,
     pub archive_errors: IntCounter,
+    pub archive_catch_ups: IntCounter,
     pub archive_backlog_events: IntGauge,
     pub archive_backlog_seconds: IntGauge,
     pub alert_rules: IntGauge,
@@ -97,6 +98,10 @@ impl Metrics {
             archive_errors: counter(
                 "sawmill_archive_write_errors_total",
                 "Failed archive writes (each is retried)",
+            )?,
+            archive_catch_ups: counter(
+                "sawmill_archive_catch_ups_total",
+                "Times archiving fell behind by more than the catch-up lag and ran at normal priority",
             )?,
             archive_backlog_events: gauge(
                 "sawmill_archive_backlog_events",
@@ -203,6 +208,7 @@ impl Metrics {
         sync(&self.archive_objects, stats.objects.load(Relaxed));
         sync(&self.archive_events, stats.events.load(Relaxed));
         sync(&self.archive_errors, stats.upload_errors.load(Relaxed));
+        sync(&self.archive_catch_ups, stats.catch_ups.load(Relaxed));
         sync(
             &self.archive_bytes.with_label_values(&["raw"]),
             stats.raw_bytes.load(Relaxed),
