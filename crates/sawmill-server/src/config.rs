@@ -184,6 +184,12 @@ pub struct ArchiveConfig {
     pub max_open_batches: usize,
     /// zstd level of archive objects (1–19).
     pub zstd_level: i32,
+    /// Acknowledged events not yet read by the archive beyond which it runs at normal CPU
+    /// priority until it is back to a quarter of that. Below it, archiving yields to ingest
+    /// and indexing (nice 19) and catches up when they pause; larger values let longer
+    /// bursts pass before archiving competes for CPU, at the price of a larger backlog under
+    /// sustained load (about this plus one batch).
+    pub catch_up_events: u64,
     /// Names this server in object keys; default the host name.
     pub writer: Option<String>,
     /// Bucket of the `s3` backend.
@@ -216,6 +222,7 @@ impl Default for ArchiveConfig {
             batch_max_age: Duration::from_secs(300),
             max_open_batches: 64,
             zstd_level: 3,
+            catch_up_events: sawmill_archive::DEFAULT_CATCH_UP_LAG,
             writer: None,
             bucket: None,
             endpoint: None,
@@ -319,6 +326,9 @@ impl Config {
         }
         if a.max_open_batches == 0 {
             return invalid("archive.max_open_batches must be at least 1");
+        }
+        if a.catch_up_events == 0 {
+            return invalid("archive.catch_up_events must be at least 1");
         }
         if !(1..=19).contains(&a.zstd_level) {
             return invalid("archive.zstd_level must be between 1 and 19");

@@ -285,7 +285,7 @@ async fn start_archive(
             level: a.zstd_level,
         },
         poll: Duration::from_millis(200),
-        catch_up_lag: sawmill_archive::DEFAULT_CATCH_UP_LAG,
+        catch_up_lag: a.catch_up_events,
     };
     // starting settles batches left pending, which asks the store: not on an async thread
     tokio::task::spawn_blocking(move || ArchiveWorker::start(wal, store, archive_config))
