@@ -2,10 +2,13 @@
 //!
 //! Each file is read line by line and cut into batches of about `--batch-bytes`; a batch is
 //! sent zstd-compressed with an `Idempotency-Key`, so a retry after a lost answer never
-//! ingests it twice. Connection errors, 429 and 5xx answers are retried with exponential
-//! backoff (honouring `Retry-After`); other errors stop the command with the server's message.
+//! ingests it twice. Connection errors, 408, 409, 429 and 5xx answers are retried with
+//! exponential backoff (honouring `Retry-After`); other errors stop the command with the
+//! server's message. With `--follow` the files are tailed until SIGINT or SIGTERM instead
+//! (see [`crate::follow`]).
 
-use crate::client::{backoff, error_message, retry_after, Client, ServerArgs};
+use crate::client::{Client, IngestAnswer, IngestBatch, Retry, ServerArgs};
+use crate::follow::{FollowArgs, Format};
 use anyhow::{bail, Context};
 use rand::Rng;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
@@ -18,39 +21,31 @@ use tokio::task::JoinSet;
 pub struct IngestArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Sets `source` on events that carry none (default: the file name).
+    /// Sets `source` on events that carry none (default: the file name; with --follow, the
+    /// file's path).
     #[arg(long)]
     source: Option<String>,
-    /// Treat input as plain text (one event per line) or NDJSON; default: detected per file.
+    /// Treat input as plain text (one event per line) or NDJSON; default: detected per file
+    /// (NDJSON when its first non-blank character is `{`).
     #[arg(long, value_parser = ["auto", "ndjson", "text"], default_value = "auto")]
     format: String,
     /// Uncompressed bytes per batch.
     #[arg(long, default_value_t = 4 << 20)]
     batch_bytes: usize,
-    /// Batches in flight at once.
-    #[arg(long, default_value_t = 4)]
+    /// Batches in flight at once (not with --follow, which sends one batch per file at a
+    /// time).
+    #[arg(long, default_value_t = 4, conflicts_with = "follow")]
     concurrency: usize,
-    /// Attempts per batch before giving up.
-    #[arg(long, default_value_t = 10)]
+    /// Attempts per batch before giving up (not with --follow, which retries until the
+    /// server answers).
+    #[arg(long, default_value_t = 10, conflicts_with = "follow")]
     max_attempts: u32,
-    /// Files to ship; `-` reads standard input.
+    /// Files to ship; `-` reads standard input. With --follow, files that do not exist yet
+    /// and quoted glob patterns (`'/var/log/app/*.log'`) are watched too.
     #[arg(required = true)]
     files: Vec<String>,
-}
-
-/// What the server answered for one batch.
-#[derive(serde::Deserialize)]
-struct Answer {
-    accepted: u64,
-    rejected: u64,
-    #[serde(default)]
-    errors: Vec<LineError>,
-}
-
-#[derive(serde::Deserialize)]
-struct LineError {
-    line: u64,
-    error: String,
+    #[command(flatten)]
+    follow: FollowArgs,
 }
 
 struct Batch {
@@ -69,6 +64,25 @@ struct Totals {
 }
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    if args.follow.follow {
+        let format = match args.format.as_str() {
+            "ndjson" => Some(Format::Ndjson),
+            "text" => Some(Format::Text),
+            _ => None,
+        };
+        let client = Client::new(&args.server)?;
+        return crate::follow::run(
+            client,
+            args.follow,
+            crate::follow::Shared {
+                source: args.source,
+                format,
+                batch_bytes: args.batch_bytes.max(1),
+            },
+            &args.files,
+        )
+        .await;
+    }
     let client = Arc::new(Client::new(&args.server)?);
     let run_id: u64 = rand::thread_rng().gen();
     let mut totals = Totals::default();
@@ -116,7 +130,7 @@ async fn ship_file(
         })
     });
     let mut lines = BufReader::with_capacity(1 << 20, reader);
-    let mut tasks: JoinSet<anyhow::Result<(u64, Answer)>> = JoinSet::new();
+    let mut tasks: JoinSet<anyhow::Result<(u64, IngestAnswer)>> = JoinSet::new();
     let mut totals = Totals::default();
     let mut text: Option<bool> = match args.format.as_str() {
         "ndjson" => Some(false),
@@ -197,7 +211,7 @@ async fn ship_file(
     Ok(totals)
 }
 
-fn account(file: &str, totals: &mut Totals, (first_line, answer): (u64, Answer)) {
+fn account(file: &str, totals: &mut Totals, (first_line, answer): (u64, IngestAnswer)) {
     totals.accepted += answer.accepted;
     totals.rejected += answer.rejected;
     for e in &answer.errors {
@@ -215,72 +229,33 @@ async fn send_batch(
     client: &Client,
     batch: Batch,
     max_attempts: u32,
-) -> anyhow::Result<(u64, Answer)> {
+) -> anyhow::Result<(u64, IngestAnswer)> {
     let body = zstd::bulk::compress(&batch.body, 3).context("cannot compress a batch")?;
-    let content_type = if batch.text {
-        "text/plain"
-    } else {
-        "application/x-ndjson"
+    let request = IngestBatch {
+        body: &body,
+        content_type: if batch.text {
+            "text/plain"
+        } else {
+            "application/x-ndjson"
+        },
+        source: batch.source.as_deref(),
+        key: &batch.key,
     };
-    let mut url = client.url("/api/v1/ingest");
-    if let Some(s) = &batch.source {
-        url.push_str("?source=");
-        url.push_str(&urlencode(s));
-    }
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let req = client
-            .auth(client.http.post(&url))
-            .header("content-type", content_type)
-            .header("content-encoding", "zstd")
-            .header("idempotency-key", &batch.key)
-            .body(body.clone());
-        let (retryable, message, wait) = match req.send().await {
-            Ok(resp) => {
-                let status = resp.status();
-                let wait = retry_after(&resp);
-                let text = resp.text().await.unwrap_or_default();
-                if status.is_success() {
-                    let answer: Answer = serde_json::from_str(&text)
-                        .with_context(|| format!("unexpected answer from the server: {text}"))?;
-                    return Ok((batch.first_line, answer));
-                }
-                let retryable =
-                    status.as_u16() == 429 || status.as_u16() == 409 || status.is_server_error();
-                (
-                    retryable,
-                    format!("{status}: {}", error_message(&text)),
-                    wait,
-                )
-            }
-            Err(e) => (true, format!("{e}"), None),
-        };
-        if !retryable || attempt >= max_attempts {
-            bail!(
-                "batch starting at line {} failed after {attempt} attempt(s): {message}",
-                batch.first_line
+    let retry = Retry {
+        max_attempts: Some(max_attempts.max(1)),
+        max_delay: Duration::from_secs(30),
+    };
+    let first_line = batch.first_line;
+    match client
+        .send_ingest(&request, retry, |_, message, delay| {
+            eprintln!(
+                "batch starting at line {first_line}: {message}; retrying in {:.1}s",
+                delay.as_secs_f64()
             );
-        }
-        let delay = backoff(attempt, wait);
-        eprintln!(
-            "batch starting at line {}: {message}; retrying in {:.1}s",
-            batch.first_line,
-            delay.as_secs_f64()
-        );
-        tokio::time::sleep(delay).await;
+        })
+        .await
+    {
+        Ok(answer) => Ok((first_line, answer)),
+        Err(e) => bail!("batch starting at line {first_line} {e}"),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

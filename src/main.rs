@@ -1,14 +1,18 @@
 //! `sawmill`: the log server and its command-line clients.
 //!
 //! - `sawmill serve`: runs the server (see the `sawmill-server` crate);
-//! - `sawmill ingest FILE…`: ships NDJSON or plain-text files to a server;
+//! - `sawmill ingest FILE…`: ships NDJSON or plain-text files to a server (`--follow`: tails
+//!   them until stopped, exactly once across rotation and restarts);
 //! - `sawmill search QUERY`: prints matching events, newest first;
 //! - `sawmill archive …`: lifecycle rule, restores into search, Athena table;
-//! - `sawmill alerts check FILE`: validates an alert rules file.
+//! - `sawmill alerts check FILE`: validates an alert rules file;
+//! - `sawmill cloudwatch …`: subscribes log groups to the forwarder, backfills history.
 
 mod alerts;
 mod archive;
 mod client;
+mod cloudwatch;
+mod follow;
 mod ingest;
 mod search;
 
@@ -59,6 +63,9 @@ enum Command {
     /// Alert rules: validate a rules file offline.
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
+    /// CloudWatch Logs: subscribe log groups to the forwarder, backfill history.
+    #[command(subcommand)]
+    Cloudwatch(cloudwatch::CloudwatchCommand),
 }
 
 fn main() {
@@ -73,6 +80,7 @@ fn main() {
         Command::Search(args) => client_runtime().and_then(|rt| rt.block_on(search::run(args))),
         Command::Archive(command) => archive::run(command),
         Command::Alerts(command) => alerts::run(command),
+        Command::Cloudwatch(command) => cloudwatch::run(command),
     };
     if let Err(e) = result {
         eprintln!("sawmill: {e:#}");

@@ -170,3 +170,45 @@ fn keys_survive_the_deletion_of_their_wal_segment() {
     assert_eq!(server.total("batch:big"), 20_000);
     assert_eq!(server.total("batch:small"), 3);
 }
+
+/// A client that sends a keyed request and disconnects before the answer must not leave the
+/// key "in flight": its retry is answered (the events ingested once), never 409 forever.
+#[test]
+fn a_client_that_hangs_up_mid_request_can_retry_its_key() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let bodies: Vec<String> = (0..10).map(|r| body(&format!("hang-{r}"), 200)).collect();
+    for (r, b) in bodies.iter().enumerate() {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let request = format!(
+            "POST /api/v1/ingest HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-ndjson\r\nidempotency-key: hang-{r}\r\ncontent-length: {}\r\n\r\n{b}",
+            b.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        // hang up without reading the answer
+        drop(stream);
+    }
+    for (r, b) in bodies.iter().enumerate() {
+        let key = format!("hang-{r}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (status, answer) = ingest_keyed(&server, &key, b);
+            if status == 200 {
+                assert_eq!(answer["accepted"], 200, "{key}: {answer}");
+                break;
+            }
+            assert_eq!(status, 409, "{key}: {answer}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{key} is still in flight 10 s after its client hung up: {answer}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    server.flush();
+    for r in 0..10 {
+        assert_eq!(server.total(&format!("batch:hang-{r}")), 200, "hang-{r}");
+    }
+}

@@ -142,6 +142,17 @@ impl Server {
 }
 
 /// The `p`-th percentile (0..=100) of sorted samples.
+/// A benchmark that panics must not leave its server running (the next run deletes its
+/// data directory under it).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;

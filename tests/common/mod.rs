@@ -383,6 +383,22 @@ pub fn now_nanos() -> i64 {
 }
 
 /// RFC 3339 UTC (`Z`) text of an instant in nanoseconds.
+/// How the server writes a timestamp given in milliseconds: RFC 3339 UTC, 3 decimals.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("time in range");
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
 pub fn rfc3339(nanos: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
         .expect("time in range")

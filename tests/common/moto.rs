@@ -57,7 +57,7 @@ fn drain(mut pipe: impl Read + Send + 'static, out: Arc<Mutex<String>>) {
     });
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }

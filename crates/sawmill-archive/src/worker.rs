@@ -530,6 +530,14 @@ impl Worker {
                 self.state.save(&self.state_path)?;
             }
             if let Err(e) = self.store.put_file(&key, &batch.path) {
+                if !batch.path.exists() {
+                    // the spool file is gone (removed under the server): not the store's
+                    // fault and no retry can help; the caller reads the WAL again
+                    return Err(format!(
+                        "archive spool file {} disappeared: {e}",
+                        batch.path.display()
+                    ));
+                }
                 self.attempt += 1;
                 self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
                 let wait = backoff(self.attempt);

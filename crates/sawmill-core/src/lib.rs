@@ -30,6 +30,7 @@ pub mod event;
 pub mod normalize;
 pub mod parse;
 pub mod record;
+pub mod redact;
 pub mod time;
 
 pub use decode::{decode_body, decompress, ContentEncoding, DecodeError, Limits};

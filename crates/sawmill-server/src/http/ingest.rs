@@ -277,7 +277,7 @@ async fn ingest_inner(
         }
         return Err(too_large(limits.max_body_bytes));
     }
-    let _body_permit = reserve(state, declared.unwrap_or(limits.max_body_bytes)).await?;
+    let body_permit = reserve(state, declared.unwrap_or(limits.max_body_bytes)).await?;
     let body = read_body(body, declared, limits.max_body_bytes, limits.body_timeout).await?;
     state
         .metrics
@@ -308,23 +308,44 @@ async fn ingest_inner(
             }
         }
     }
-    let result = ingest_body(
-        state,
-        &tenant,
-        key.clone(),
-        params,
-        format,
-        encoding,
-        body,
-        now,
-    )
-    .await;
-    if let Some(k) = &key {
-        match &result {
-            Ok((_, answer)) => state.idempotency.complete(&tenant, k, answer.clone(), now),
-            Err(_) => state.idempotency.abort(&tenant, k),
+    // The work runs in its own task: a client that disconnects drops this handler, but not
+    // the ingest it started, so the idempotency key is always completed or released (else a
+    // retry would find it in flight forever, and the body's memory stays reserved until done).
+    let task = {
+        let state = state.clone();
+        let tenant = tenant.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let _body_permit = body_permit;
+            let result = ingest_body(
+                &state,
+                &tenant,
+                key.clone(),
+                params,
+                format,
+                encoding,
+                body,
+                now,
+            )
+            .await;
+            if let Some(k) = &key {
+                match &result {
+                    Ok((_, answer)) => state.idempotency.complete(&tenant, k, answer.clone(), now),
+                    Err(_) => state.idempotency.abort(&tenant, k),
+                }
+            }
+            result
+        })
+    };
+    let result = match task.await {
+        Ok(result) => result,
+        Err(e) => {
+            if let Some(k) = &key {
+                state.idempotency.abort(&tenant, k);
+            }
+            return Err(ApiError::internal(format!("the ingest task failed: {e}")));
         }
-    }
+    };
     let (response, _) = result?;
     state
         .metrics
