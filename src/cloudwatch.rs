@@ -346,7 +346,7 @@ async fn account_of(client: &Client, group: &str) -> anyhow::Result<Option<Strin
 }
 
 fn sdk_error<E: std::error::Error + 'static>(e: &E) -> String {
-    sawmill_forwarder::failures::aws_error(e)
+    sawmill_forwarder::error_chain(e)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use crate::batch::Batch;
 use crate::config::{Compression, Config};
+use crate::error_chain;
 use crate::failures::FailureStore;
 use rand::Rng;
 use std::io::Write;
@@ -85,9 +86,9 @@ enum Attempt {
     Final(String),
 }
 
-/// Compressed body ready to send.
+/// Compressed body ready to send (shared, not copied, by every attempt).
 pub struct Encoded {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub encoding: Option<&'static str>,
     pub key: String,
     pub events: usize,
@@ -127,10 +128,10 @@ impl Shipper {
     }
 
     /// Compresses a batch as configured.
-    pub fn encode(&self, batch: &Batch) -> Result<Encoded, String> {
+    pub fn encode(&self, batch: Batch) -> Result<Encoded, String> {
         let key = batch.idempotency_key();
         let body = match self.config.compression {
-            Compression::None => batch.body.clone(),
+            Compression::None => batch.body,
             Compression::Zstd => zstd::bulk::compress(&batch.body, 3)
                 .map_err(|e| format!("zstd compression failed: {e}"))?,
             Compression::Gzip => {
@@ -143,6 +144,7 @@ impl Shipper {
                     .map_err(|e| format!("gzip compression failed: {e}"))?
             }
         };
+        let body = bytes::Bytes::from(body);
         Ok(Encoded {
             body,
             encoding: self.config.compression.header(),
@@ -158,7 +160,7 @@ impl Shipper {
             events: batch.events as u64,
             ..Report::default()
         };
-        let encoded = match self.encode(&batch) {
+        let encoded = match self.encode(batch) {
             Ok(e) => e,
             Err(e) => {
                 report.errors.push(e);
@@ -241,7 +243,7 @@ impl Shipper {
             .post(&self.config.ingest_url)
             .header("content-type", "application/x-ndjson")
             .header("idempotency-key", &encoded.key)
-            .body(encoded.body.clone());
+            .body(encoded.body.clone()); // a reference count, not a copy
         if let Some(enc) = encoded.encoding {
             req = req.header("content-encoding", enc);
         }
@@ -353,17 +355,6 @@ fn snippet(text: &str) -> String {
     } else {
         t
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! times it is replayed.
 
 use crate::deliver::{Encoded, Report, Shipper};
+use crate::error_chain as aws_error;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use tokio::time::Instant;
@@ -150,8 +151,7 @@ impl FailureStore {
             .collect()
             .await
             .map_err(|e| format!("cannot read it: {e}"))?
-            .into_bytes()
-            .to_vec();
+            .into_bytes();
         let encoded = Encoded {
             body,
             encoding,
@@ -186,21 +186,6 @@ fn header_safe(s: &str) -> String {
         })
         .take(1024)
         .collect()
-}
-
-/// An SDK error with its service message, not just "service error".
-pub fn aws_error<E: std::error::Error + 'static>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -91,14 +91,29 @@ impl Forwarder {
             .with("region", self.region.as_deref())
             .with("log_group", Some(&data.log_group))
             .with("log_stream", Some(&data.log_stream));
+        let events = data.log_events.iter().map(|e| {
+            (
+                self.enricher.from_message(Some(e.timestamp), &e.message),
+                Some(e.id.as_str()),
+            )
+        });
+        self.ship_events(&origin, events, deadline).await
+    }
+
+    /// Enriches, batches and delivers events with their ids.
+    async fn ship_events<'a>(
+        &self,
+        origin: &Origin,
+        events: impl Iterator<Item = (serde_json::Map<String, Value>, Option<&'a str>)>,
+        deadline: Instant,
+    ) -> Report {
         let config = self.shipper.config();
         let mut batcher = Batcher::new(config.batch_max_bytes, config.batch_max_events);
         let mut pipeline = Pipeline::new(self.shipper.clone(), deadline);
         let mut line = Vec::new();
-        for e in &data.log_events {
+        for (event, id) in events {
             line.clear();
-            let event = self.enricher.from_message(Some(e.timestamp), &e.message);
-            self.enricher.write(event, &origin, Some(&e.id), &mut line);
+            self.enricher.write(event, origin, id, &mut line);
             for batch in batcher.push(&line) {
                 pipeline.submit(batch).await;
             }
@@ -124,7 +139,7 @@ impl Forwarder {
             .key(&object.key)
             .send()
             .await
-            .map_err(|e| format!("cannot read {address}: {}", crate::failures::aws_error(&e)))?;
+            .map_err(|e| format!("cannot read {address}: {}", crate::error_chain(&e)))?;
         if got.content_length().unwrap_or(0) as u64 > limit as u64 {
             return Err(format!(
                 "{address} is {} bytes, over SAWMILL_S3_MAX_OBJECT_BYTES ({limit}); raise it (and the function's memory) or split the files",
@@ -253,9 +268,10 @@ impl Forwarder {
                 },
                 None => value,
             };
-            match classify(&value) {
+            let kind = classify(&value);
+            match kind {
                 Kind::S3 | Kind::EventBridge => {
-                    let objects = if matches!(classify(&value), Kind::S3) {
+                    let objects = if kind == Kind::S3 {
                         s3_objects(value)?
                     } else {
                         eventbridge_object(&value)?.into_iter().collect()
@@ -348,22 +364,11 @@ impl Forwarder {
         deadline: Instant,
     ) -> Report {
         let origin = Origin::new(source).with("region", self.region.as_deref());
-        let config = self.shipper.config();
-        let mut batcher = Batcher::new(config.batch_max_bytes, config.batch_max_events);
-        let mut pipeline = Pipeline::new(self.shipper.clone(), deadline);
-        let mut line = Vec::new();
-        for text_line in text.lines().filter(|l| !l.trim().is_empty()) {
-            line.clear();
-            let event = self.enricher.from_message(time_ms, text_line);
-            self.enricher.write(event, &origin, None, &mut line);
-            for batch in batcher.push(&line) {
-                pipeline.submit(batch).await;
-            }
-        }
-        if let Some(batch) = batcher.take() {
-            pipeline.submit(batch).await;
-        }
-        pipeline.finish().await
+        let events = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (self.enricher.from_message(time_ms, l), None));
+        self.ship_events(&origin, events, deadline).await
     }
 }
 

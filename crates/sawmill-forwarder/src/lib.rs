@@ -14,3 +14,18 @@ pub mod enrich;
 pub mod failures;
 pub mod formats;
 pub mod handler;
+
+/// An error with its sources, each once (an SDK "service error" with the service's message).
+pub fn error_chain<E: std::error::Error + 'static>(e: &E) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}

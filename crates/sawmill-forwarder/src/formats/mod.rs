@@ -33,7 +33,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
@@ -49,6 +49,10 @@ mod ndjson;
 mod nlb;
 mod vpcflow;
 mod waf;
+
+/// Longest line read from a log file (the server's default line limit); longer lines become
+/// error events holding their first 1024 bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// One sawmill event: a JSON object.
 pub type Event = Map<String, Value>;
@@ -212,8 +216,42 @@ pub fn parse_reader<R: BufRead>(
     let mut first = true;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 {
+        // a line is read up to MAX_LINE_BYTES: a file without newlines never fills memory
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(read_error)?;
+        if n == 0 {
             break;
+        }
+        if buf.len() > MAX_LINE_BYTES && !buf.ends_with(b"\n") {
+            // skip the rest of the line and keep its start as an error event
+            let mut skipped = 0usize;
+            loop {
+                let chunk = reader.fill_buf().map_err(read_error)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let (used, end) = match chunk.iter().position(|b| *b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                reader.consume(used);
+                skipped += used;
+                if end {
+                    break;
+                }
+            }
+            let head = String::from_utf8_lossy(&buf[..1024]);
+            sink.error(
+                &head,
+                format!(
+                    "line longer than {MAX_LINE_BYTES} bytes ({} bytes or more): only its first 1024 bytes are kept",
+                    buf.len() + skipped
+                ),
+            );
+            first = false;
+            continue;
         }
         let line = if first { strip_bom(&buf) } else { &buf[..] };
         first = false;
@@ -697,5 +735,22 @@ pub(crate) mod tests {
         let err =
             parse_reader(Format::Lines, std::io::BufReader::new(Failing), &mut |_| {}).unwrap_err();
         assert_eq!(err, "reading the log file: connection reset");
+    }
+
+    #[test]
+    fn an_overlong_line_becomes_an_error_event_and_the_next_lines_are_read() {
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 5000));
+        data.extend(b"\nlast\n");
+        let mut events = Vec::new();
+        let stats = parse_reader(Format::Lines, &data[..], &mut |e| events.push(e)).unwrap();
+        assert_eq!(stats.records, 3);
+        assert_eq!(stats.errors, 1);
+        assert_eq!(events[0]["message"], "first");
+        assert_eq!(events[1]["message"].as_str().map(str::len), Some(1024));
+        assert!(events[1]["parse_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("line longer than")));
+        assert_eq!(events[2]["message"], "last");
     }
 }
