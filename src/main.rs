@@ -6,7 +6,8 @@
 //! - `sawmill search QUERY`: prints matching events, newest first;
 //! - `sawmill archive …`: lifecycle rule, restores into search, Athena table;
 //! - `sawmill alerts check FILE`: validates an alert rules file;
-//! - `sawmill cloudwatch …`: subscribes log groups to the forwarder, backfills history.
+//! - `sawmill cloudwatch …`: subscribes log groups to the forwarder, backfills history;
+//! - `sawmill keys …`: creates, lists and revokes API keys.
 
 mod alerts;
 mod archive;
@@ -14,6 +15,7 @@ mod client;
 mod cloudwatch;
 mod follow;
 mod ingest;
+mod keys;
 mod search;
 
 use anyhow::Context;
@@ -52,6 +54,10 @@ enum Command {
         /// Address to listen on, such as 127.0.0.1:7480 (port 0 picks a free port).
         #[arg(long, env = "SAWMILL_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Serve without API keys even on a non-loopback address (anyone who can reach it can
+        /// read and write every tenant's logs).
+        #[arg(long)]
+        allow_anonymous: bool,
     },
     /// Ship NDJSON or plain-text log files (or - for stdin) to a server.
     Ingest(ingest::IngestArgs),
@@ -66,6 +72,9 @@ enum Command {
     /// CloudWatch Logs: subscribe log groups to the forwarder, backfill history.
     #[command(subcommand)]
     Cloudwatch(cloudwatch::CloudwatchCommand),
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() {
@@ -75,12 +84,14 @@ fn main() {
             config,
             data_dir,
             listen,
-        } => serve(config, data_dir, listen),
+            allow_anonymous,
+        } => serve(config, data_dir, listen, allow_anonymous),
         Command::Ingest(args) => client_runtime().and_then(|rt| rt.block_on(ingest::run(args))),
         Command::Search(args) => client_runtime().and_then(|rt| rt.block_on(search::run(args))),
         Command::Archive(command) => archive::run(command),
         Command::Alerts(command) => alerts::run(command),
         Command::Cloudwatch(command) => cloudwatch::run(command),
+        Command::Keys(command) => keys::run(command),
     };
     if let Err(e) = result {
         eprintln!("sawmill: {e:#}");
@@ -99,6 +110,7 @@ fn serve(
     config_path: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    allow_anonymous: bool,
 ) -> anyhow::Result<()> {
     init_tracing();
     let mut config = match &config_path {
@@ -111,6 +123,12 @@ fn serve(
     if let Some(l) = listen {
         config.listen = l;
     }
+    config.allow_anonymous |= allow_anonymous;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sawmill-http")
@@ -118,7 +136,7 @@ fn serve(
         .context("cannot start the async runtime")?;
     runtime.block_on(sawmill_server::run(config, |addr, data| {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "sawmill listening on http://{addr}");
+        let _ = writeln!(out, "sawmill listening on {scheme}://{addr}");
         let _ = writeln!(out, "sawmill data in {}", data.display());
         let _ = out.flush();
     }))

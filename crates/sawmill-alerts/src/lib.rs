@@ -9,6 +9,11 @@
 //! - [`outbox`]: notifications on disk until delivered;
 //! - [`notify`]: delivery to SNS, webhooks and the log, with retries and storm grouping;
 //! - [`worker`]: the WAL consumer that feeds the engine and persists its state.
+//!
+//! A rule may belong to a tenant (`tenant: acme`): it then counts that tenant's events only,
+//! only that tenant sees it, and its notifications carry the tenant. A rule without one is an
+//! operator rule over every tenant's events. Silences likewise belong to a tenant or to the
+//! operator.
 
 pub mod engine;
 pub mod notify;
@@ -19,6 +24,6 @@ pub mod template;
 pub mod worker;
 
 pub use engine::{Engine, Notification, Snapshot, State};
-pub use rules::{Notifier, NotifierKind, Rule, Rules};
+pub use rules::{check_tenant, Notifier, NotifierKind, Rule, Rules};
 pub use silence::{parse_matcher, Silence, Silences};
 pub use worker::{AlertHandle, AlertWorker, Matches};

@@ -59,12 +59,12 @@ fn ascii_subject(text: &str) -> String {
 }
 
 /// The notification as the JSON message on-call receives: the contract's fields, plus the
-/// fields of a CloudWatch alarm message that existing on-call tooling reads. Samples are cut
-/// until the message fits in `max_bytes`.
+/// fields of a CloudWatch alarm message that existing on-call tooling reads, plus `tenant` for
+/// a tenant rule's. Samples are cut until the message fits in `max_bytes`.
 pub fn message(n: &Notification, max_bytes: usize) -> String {
     let mut samples: Vec<Value> = n.samples.clone();
     loop {
-        let v = json!({
+        let mut v = json!({
             "rule": n.rule,
             "state": n.state,
             "severity": n.severity,
@@ -85,6 +85,9 @@ pub fn message(n: &Notification, max_bytes: usize) -> String {
             "NewStateReason": format!("{} matching events in {} ({})", n.count, n.window, n.condition),
             "StateChangeTime": n.starts_at,
         });
+        if let Some(t) = &n.tenant {
+            v["tenant"] = json!(t);
+        }
         let text = v.to_string();
         if text.len() <= max_bytes || samples.is_empty() {
             return text;
@@ -112,22 +115,41 @@ pub fn grouped(rule: &str, entries: &[Entry]) -> (String, String) {
                    "starts_at": n.starts_at, "ends_at": n.ends_at, "annotations": n.annotations})
         })
         .collect();
+    // a rule's entries all have its tenant
+    let tenant = entries.first().and_then(|e| e.notification.tenant.as_ref());
     loop {
-        let text = json!({
+        let mut v = json!({
             "rule": rule,
             "state": "grouped",
             "firing": firing,
             "resolved": resolved,
             "alerts": alerts,
             "truncated": alerts.len() < entries.len(),
-        })
-        .to_string();
+        });
+        if let Some(t) = tenant {
+            v["tenant"] = json!(t);
+        }
+        let text = v.to_string();
         if text.len() <= MAX_MESSAGE_BYTES || alerts.is_empty() {
             return (subject, text);
         }
         let keep = alerts.len() / 2;
         alerts.truncate(keep);
     }
+}
+
+/// The SNS message attributes of a notification: `rule`, `state`, `severity` and, for a
+/// tenant rule's, `tenant`.
+pub fn attributes<'a>(n: &'a Notification, state: &'a str) -> Vec<(&'static str, &'a str)> {
+    let mut a = vec![
+        ("rule", n.rule.as_str()),
+        ("state", state),
+        ("severity", n.severity.as_str()),
+    ];
+    if let Some(t) = &n.tenant {
+        a.push(("tenant", t.as_str()));
+    }
+    a
 }
 
 /// Where one notifier sends.
@@ -209,7 +231,7 @@ impl Target {
         }
     }
 
-    /// Sends one message; `attributes` are SNS message attributes (rule, state, severity).
+    /// Sends one message; `attributes` are SNS message attributes ([`attributes`]).
     async fn send(
         &self,
         subject: &str,
@@ -356,11 +378,7 @@ pub async fn run_notifier(
                 .send(
                     &subject(n),
                     &message(n, MAX_MESSAGE_BYTES),
-                    &[
-                        ("rule", n.rule.as_str()),
-                        ("state", n.state.as_str()),
-                        ("severity", n.severity.as_str()),
-                    ],
+                    &attributes(n, &n.state),
                     &dedup,
                 )
                 .await;
@@ -392,11 +410,7 @@ pub async fn run_notifier(
                     .send(
                         &subj,
                         &msg,
-                        &[
-                            ("rule", &rule),
-                            ("state", "grouped"),
-                            ("severity", list[0].notification.severity.as_str()),
-                        ],
+                        &attributes(&list[0].notification, "grouped"),
                         &dedup,
                     )
                     .await
@@ -477,6 +491,7 @@ mod tests {
 
     fn note() -> Notification {
         Notification {
+            tenant: None,
             rule: "checkout-errors".into(),
             state: "firing".into(),
             severity: "critical".into(),
@@ -534,5 +549,34 @@ mod tests {
             assert!(v.get(field).is_some(), "{field}");
         }
         assert_eq!(v["NewStateValue"], "ALARM");
+    }
+
+    #[test]
+    fn tenant_rules_messages_and_attributes_carry_the_tenant() {
+        let mut n = note();
+        n.samples.clear();
+        // an operator rule's message and attributes are as before
+        let v: Value = serde_json::from_str(&message(&n, MAX_MESSAGE_BYTES)).unwrap();
+        assert!(v.get("tenant").is_none());
+        assert_eq!(
+            attributes(&n, &n.state),
+            [
+                ("rule", "checkout-errors"),
+                ("state", "firing"),
+                ("severity", "critical")
+            ]
+        );
+        n.tenant = Some("acme".into());
+        let v: Value = serde_json::from_str(&message(&n, MAX_MESSAGE_BYTES)).unwrap();
+        assert_eq!(v["tenant"], "acme");
+        assert!(attributes(&n, &n.state).contains(&("tenant", "acme")));
+        let entry = Entry {
+            notifier: "oncall".into(),
+            notification: n.clone(),
+        };
+        let (_, grouped_text) = grouped(&n.rule, &[entry]);
+        let v: Value = serde_json::from_str(&grouped_text).unwrap();
+        assert_eq!(v["tenant"], "acme");
+        assert_eq!(attributes(&n, "grouped")[1], ("state", "grouped"));
     }
 }

@@ -189,6 +189,7 @@ mod tests {
 
     fn note(seq: u64, created: i64) -> Notification {
         Notification {
+            tenant: None,
             rule: "r".into(),
             state: "firing".into(),
             severity: "critical".into(),

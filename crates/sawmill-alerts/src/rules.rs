@@ -68,6 +68,7 @@ struct RuleSpec {
     notify: Vec<String>,
     repeat_interval: Option<String>,
     max_groups: Option<usize>,
+    tenant: Option<String>,
 }
 
 /// How a notifier delivers.
@@ -191,7 +192,28 @@ pub struct Rule {
     /// Alert instances at most (distinct groups); events of further groups are counted in
     /// an overflow instance whose group values are `_other`.
     pub max_groups: usize,
+    /// The tenant whose events the rule counts; `None`: an operator rule over every tenant.
+    pub tenant: Option<String>,
 }
+
+impl Rule {
+    /// Whether the rule counts events of `tenant`: a tenant rule its own tenant's only, an
+    /// operator rule every tenant's.
+    pub fn applies_to(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+    }
+
+    /// Whether a caller sees the rule: the operator (`None`) every rule, a tenant only its
+    /// own rules.
+    pub fn visible_to(&self, viewer: Option<&str>) -> bool {
+        match viewer {
+            None => true,
+            Some(t) => self.tenant.as_deref() == Some(t),
+        }
+    }
+}
+
+pub use sawmill_core::tenant::{check_tenant, MAX_TENANT_LEN};
 
 /// A validated rules file.
 #[derive(Debug, Default)]
@@ -403,6 +425,9 @@ fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, 
     if name.len() > 128 || name.chars().any(char::is_control) {
         return Err("name: at most 128 characters, no control characters".into());
     }
+    if let Some(t) = &r.tenant {
+        check_tenant(t).map_err(|e| format!("tenant: {e}"))?;
+    }
     let ast = sawmill_index::query::parse(&r.query).map_err(|e| format!("query: {e}"))?;
     let matcher = Matcher::new(&ast, now).map_err(|e| format!("query: {e}"))?;
     let window = duration("window", &r.window)?;
@@ -499,6 +524,7 @@ fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, 
         notify,
         repeat_interval,
         max_groups,
+        tenant: r.tenant,
     })
 }
 
@@ -605,6 +631,46 @@ rules:
         assert!(e.contains("url applies to type webhook only"), "{e}");
         let e = error_of("rules: [1, 2");
         assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn rules_may_belong_to_a_tenant() {
+        let rules = Rules::parse(
+            "rules:\n  - {name: mine, tenant: acme-2, query: x, window: 1m, condition: '> 1'}\n  - {name: ops, query: x, window: 1m, condition: '> 1'}\n",
+            0,
+        )
+        .unwrap();
+        let (mine, ops) = (&rules.rules[0], &rules.rules[1]);
+        assert_eq!(mine.tenant.as_deref(), Some("acme-2"));
+        assert!(mine.applies_to("acme-2") && !mine.applies_to("globex"));
+        assert_eq!(ops.tenant, None);
+        assert!(ops.applies_to("acme-2") && ops.applies_to("globex"));
+        assert!(mine.visible_to(None) && mine.visible_to(Some("acme-2")));
+        assert!(!mine.visible_to(Some("globex")));
+        assert!(ops.visible_to(None) && !ops.visible_to(Some("acme-2")));
+    }
+
+    #[test]
+    fn a_bad_tenant_names_the_rule_and_the_field() {
+        let long = "a".repeat(65);
+        for bad in [
+            "Acme",
+            "-acme",
+            "_acme",
+            "ac me",
+            "acme.com",
+            "''",
+            "été",
+            long.as_str(),
+        ] {
+            let e = error_of(&format!(
+                "rules:\n  - name: r1\n    tenant: {bad}\n    query: 'level:error'\n    window: 5m\n    condition: '> 1'\n"
+            ));
+            assert!(e.contains("rule \"r1\": tenant:"), "{bad}: {e}");
+        }
+        for good in ["a", "0", "acme", "acme_eu-1", &"a".repeat(64)] {
+            assert!(check_tenant(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

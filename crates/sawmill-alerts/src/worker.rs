@@ -1,12 +1,14 @@
 //! The alert consumer of the WAL: a thread that feeds the engine, persists its state and puts
 //! notifications in the outbox.
 //!
-//! On the hot path the request's thread matches its events against the rules
-//! ([`AlertHandle::match_events`]) and, after the WAL's fsync, hands the matches over with the
-//! record's sequence numbers, so no event is parsed twice. Records the worker did not get that
-//! way (a restart, a full queue, rules reloaded in between) it reads from the WAL itself:
-//! the WAL is the source of truth, the hand-over an optimization. Its position takes part in
-//! WAL truncation, so after a crash it replays from its last saved state.
+//! On the hot path the request's thread matches its events against the rules that count its
+//! tenant's events ([`AlertHandle::match_events`]) and, after the WAL's fsync, hands the
+//! matches over with the record's sequence numbers, so no event is parsed twice. Records the
+//! worker did not get that way (a restart, a full queue, rules reloaded in between) it reads
+//! from the WAL itself: the WAL is the source of truth, the hand-over an optimization. Either
+//! way a record counts only for the operator's rules and its own tenant's (the tenant of its
+//! header). The worker's position takes part in WAL truncation, so after a crash it replays
+//! from its last saved state.
 //!
 //! Notifications are written to the outbox and the engine's state saved before the worker
 //! goes on, so a crash never loses a notification, and a notification produced again by
@@ -14,7 +16,7 @@
 
 use crate::engine::{Engine, Snapshot};
 use crate::outbox::{Entry, Outbox};
-use crate::rules::Rules;
+use crate::rules::{Rule, Rules};
 use crate::silence::Silences;
 use parking_lot::{Mutex, RwLock};
 use sawmill_core::record::{event_lines, RecordHeader};
@@ -88,8 +90,9 @@ pub struct AlertHandle {
 }
 
 impl AlertHandle {
-    /// Matches a request's events against the rules; `None` when there are no rules.
-    pub fn match_events(&self, events: &[Event]) -> Option<Matches> {
+    /// Matches the events of a request of `tenant` against the rules that count that
+    /// tenant's events (its own and the operator's); `None` when there are no rules at all.
+    pub fn match_events(&self, tenant: &str, events: &[Event]) -> Option<Matches> {
         let (generation, rules) = {
             let r = self.shared.rules.read();
             (r.0, r.1.clone())
@@ -97,11 +100,16 @@ impl AlertHandle {
         if rules.rules.is_empty() {
             return None;
         }
+        // which rules apply is decided once per batch, not per event
+        let applicable = applicable_rules(&rules, tenant);
         let mut hits = Vec::new();
+        if applicable.is_empty() {
+            return Some(Matches { generation, hits });
+        }
         let mut samples = vec![0usize; rules.rules.len()];
         for event in events {
             let view = EventView::new(event);
-            for (i, rule) in rules.rules.iter().enumerate() {
+            for &(i, rule) in &applicable {
                 if rule.matcher.matches_view(&view) {
                     let sample = (samples[i] < crate::engine::MAX_SAMPLES).then(|| {
                         samples[i] += 1;
@@ -152,6 +160,27 @@ impl AlertHandle {
         self.shared.rules.read().1.clone()
     }
 
+    /// What `GET /api/v1/alerts` shows a caller: for the operator (`None`) every rule and the
+    /// worker's position, outbox and last error; for a tenant only its own rules (and when
+    /// they were evaluated), nothing about other tenants or the worker.
+    pub fn status(&self, viewer: Option<&str>) -> serde_json::Value {
+        let status = self.shared.status.read();
+        let Some(tenant) = viewer else {
+            return status.clone();
+        };
+        let rules: Vec<serde_json::Value> = status["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["tenant"].as_str() == Some(tenant))
+            .cloned()
+            .collect();
+        serde_json::json!({
+            "rules": rules,
+            "evaluated_at": status["evaluated_at"],
+        })
+    }
+
     /// Every event below this sequence number has been counted.
     pub fn position(&self) -> u64 {
         self.shared.position.load(Ordering::Acquire)
@@ -183,58 +212,13 @@ impl AlertWorker {
         silences: Silences,
         dir: PathBuf,
     ) -> Result<AlertWorker, String> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let state_path = dir.join("state.json");
-        let now = now_nanos();
-        let saved: Saved = match std::fs::read(&state_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved {
-                // nothing to replay: start at the end of the WAL
-                position: wal.durable_seq(),
-                ..Default::default()
-            },
-            Err(e) => return Err(format!("cannot read {}: {e}", state_path.display())),
-        };
-        let outbox = Arc::new(Outbox::open(&dir)?);
-        let position = saved.position.max(wal.first_seq());
-        let shared = Arc::new(Shared {
-            rules: RwLock::new((1, rules.clone())),
-            silences: RwLock::new(silences),
-            position: AtomicU64::new(position),
-            status: RwLock::new(serde_json::Value::Null),
-            last_evaluation: AtomicU64::new(0),
-            notifications: AtomicU64::new(0),
-            last_error: Mutex::new(None),
-        });
-        let (tx, rx) = sync_channel(QUEUE);
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let mut worker = Worker {
-            engine: Engine::new(rules, saved.snapshot, now),
-            generation: 1,
-            wal,
-            rx,
-            shared: shared.clone(),
-            outbox: outbox.clone(),
-            wake: wake.clone(),
-            state_path,
-            position,
-            last_save: Instant::now(),
-            last_publish: Instant::now(),
-            behind_since: None,
-        };
+        let (mut worker, handle) = Worker::open(wal, rules, silences, dir)?;
         let thread = std::thread::Builder::new()
             .name("sawmill-alerts".into())
             .spawn(move || worker.run())
             .map_err(|e| format!("cannot start the alert thread: {e}"))?;
         Ok(AlertWorker {
-            handle: AlertHandle {
-                tx,
-                shared,
-                wake,
-                outbox,
-            },
+            handle,
             thread: Some(thread),
         })
     }
@@ -270,6 +254,63 @@ struct Worker {
 }
 
 impl Worker {
+    /// Loads the saved state from `dir`: the worker (not running yet) and its handle.
+    fn open(
+        wal: Arc<Wal>,
+        rules: Arc<Rules>,
+        silences: Silences,
+        dir: PathBuf,
+    ) -> Result<(Worker, AlertHandle), String> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let state_path = dir.join("state.json");
+        let now = now_nanos();
+        let saved: Saved = match std::fs::read(&state_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved {
+                // nothing to replay: start at the end of the WAL
+                position: wal.durable_seq(),
+                ..Default::default()
+            },
+            Err(e) => return Err(format!("cannot read {}: {e}", state_path.display())),
+        };
+        let outbox = Arc::new(Outbox::open(&dir)?);
+        let position = saved.position.max(wal.first_seq());
+        let shared = Arc::new(Shared {
+            rules: RwLock::new((1, rules.clone())),
+            silences: RwLock::new(silences),
+            position: AtomicU64::new(position),
+            status: RwLock::new(serde_json::Value::Null),
+            last_evaluation: AtomicU64::new(0),
+            notifications: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        let (tx, rx) = sync_channel(QUEUE);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let worker = Worker {
+            engine: Engine::new(rules, saved.snapshot, now),
+            generation: 1,
+            wal,
+            rx,
+            shared: shared.clone(),
+            outbox: outbox.clone(),
+            wake: wake.clone(),
+            state_path,
+            position,
+            last_save: Instant::now(),
+            last_publish: Instant::now(),
+            behind_since: None,
+        };
+        let handle = AlertHandle {
+            tx,
+            shared,
+            wake,
+            outbox,
+        };
+        Ok((worker, handle))
+    }
+
     fn run(&mut self) {
         // replay what the saved state has not counted
         if let Err(e) = self.catch_up(self.wal.durable_seq()) {
@@ -400,26 +441,44 @@ impl Worker {
                 break;
             }
             if !rules.rules.is_empty() {
-                let (_, body) = RecordHeader::decode(&record.payload)
-                    .map_err(|e| format!("wal record {first}: {e}"))?;
-                for (i, (line, _)) in event_lines(&record.payload, body).enumerate() {
-                    if first + (i as u64) < self.position {
-                        continue;
-                    }
-                    let Ok(event) = Event::from_normalized_json(line) else {
-                        continue;
-                    };
-                    let view = EventView::new(&event);
-                    for (ri, rule) in rules.rules.iter().enumerate() {
-                        if rule.matcher.matches_view(&view) {
-                            self.engine.observe(ri, &event, now);
-                        }
-                    }
-                }
+                self.count_record(&rules, &record, now)?;
             }
             self.advance(end);
         }
         // the WAL may end before target (events not yet durable): nothing more to read
+        Ok(())
+    }
+
+    /// Counts the events of a WAL record not counted yet, with the rules that count its
+    /// tenant's events.
+    fn count_record(
+        &mut self,
+        rules: &Rules,
+        record: &sawmill_wal::Record,
+        now: i64,
+    ) -> Result<(), String> {
+        let first = record.first_seq;
+        let (header, body) = RecordHeader::decode(&record.payload)
+            .map_err(|e| format!("wal record {first}: {e}"))?;
+        // decided once per record; no rule for this tenant: nothing to parse
+        let applicable = applicable_rules(rules, &header.tenant);
+        if applicable.is_empty() {
+            return Ok(());
+        }
+        for (i, (line, _)) in event_lines(&record.payload, body).enumerate() {
+            if first + (i as u64) < self.position {
+                continue;
+            }
+            let Ok(event) = Event::from_normalized_json(line) else {
+                continue;
+            };
+            let view = EventView::new(&event);
+            for &(ri, rule) in &applicable {
+                if rule.matcher.matches_view(&view) {
+                    self.engine.observe(ri, &event, now);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -515,6 +574,7 @@ impl Worker {
                     .collect();
                 serde_json::json!({
                     "name": rule.name,
+                    "tenant": rule.tenant,
                     "query": rule.query,
                     "window": rule.window_text,
                     "condition": rule.condition.text(),
@@ -541,6 +601,16 @@ impl Worker {
     }
 }
 
+/// The rules (with their indexes) that count events of `tenant`.
+fn applicable_rules<'a>(rules: &'a Rules, tenant: &str) -> Vec<(usize, &'a Rule)> {
+    rules
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.applies_to(tenant))
+        .collect()
+}
+
 fn humantime(d: Duration) -> String {
     let s = d.as_secs();
     if s == 0 {
@@ -551,5 +621,224 @@ fn humantime(d: Duration) -> String {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sawmill_wal::WalConfig;
+
+    const RULES: &str = r#"
+rules:
+  - {name: acme-errors, tenant: acme, query: 'level:error', window: 1h, condition: "> 1000"}
+  - {name: globex-errors, tenant: globex, query: 'level:error', window: 1h, condition: "> 1000"}
+  - {name: all-errors, query: 'level:error', window: 1h, condition: "> 1000"}
+"#;
+
+    fn errors(n: usize, now: i64) -> Vec<Event> {
+        (0..n)
+            .map(|i| {
+                let mut e = Event::new(now - i as i64, "payment failed");
+                e.level = Some("ERROR".into());
+                e
+            })
+            .collect()
+    }
+
+    fn payload(tenant: &str, events: &[Event]) -> Vec<u8> {
+        let mut out = Vec::new();
+        RecordHeader {
+            tenant: tenant.into(),
+            received_at: 0,
+            idempotency_key: None,
+            answer: Vec::new(),
+        }
+        .encode(&mut out);
+        for e in events {
+            e.write_json(&mut out);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        wal: Arc<Wal>,
+        worker: Worker,
+        handle: AlertHandle,
+    }
+
+    fn fixture(rules: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
+        let wal = Arc::new(wal);
+        let rules = Arc::new(Rules::parse(rules, now_nanos()).unwrap());
+        let (worker, handle) = Worker::open(
+            wal.clone(),
+            rules,
+            Silences::default(),
+            dir.path().join("alerts"),
+        )
+        .unwrap();
+        Fixture {
+            _dir: dir,
+            wal,
+            worker,
+            handle,
+        }
+    }
+
+    impl Fixture {
+        /// Appends a record of `tenant` to the WAL; its first sequence number.
+        fn append(&self, tenant: &str, events: &[Event]) -> u64 {
+            self.wal
+                .append_blocking(payload(tenant, events), events.len() as u32)
+                .unwrap()
+                .first_seq
+        }
+
+        /// The count of every rule, by name, after an evaluation.
+        fn counts(&mut self) -> Vec<(String, u64)> {
+            self.worker
+                .engine
+                .evaluate(now_nanos(), &Silences::default(), true);
+            self.worker
+                .engine
+                .status()
+                .into_iter()
+                .map(|(rule, state)| {
+                    let count = state.instances.values().map(|i| i.last_count).sum();
+                    (rule.name.clone(), count)
+                })
+                .collect()
+        }
+    }
+
+    fn want(acme: u64, globex: u64, all: u64) -> Vec<(String, u64)> {
+        vec![
+            ("acme-errors".into(), acme),
+            ("globex-errors".into(), globex),
+            ("all-errors".into(), all),
+        ]
+    }
+
+    #[test]
+    fn the_request_path_counts_a_batch_only_for_its_tenants_rules() {
+        let mut f = fixture(RULES);
+        let now = now_nanos();
+        for (tenant, n) in [("acme", 2), ("globex", 3), ("initech", 4)] {
+            let events = errors(n, now);
+            let first = f.append(tenant, &events);
+            let matches = f.handle.match_events(tenant, &events);
+            assert!(matches.is_some());
+            f.worker.record(first, n as u64, matches).unwrap();
+        }
+        assert_eq!(f.worker.position, f.wal.durable_seq());
+        // a tenant rule its tenant's events only, the operator rule every tenant's
+        assert_eq!(f.counts(), want(2, 3, 9));
+    }
+
+    #[test]
+    fn match_events_skips_rules_of_other_tenants() {
+        let f = fixture(RULES);
+        let events = errors(2, now_nanos());
+        let rules_hit = |tenant: &str| -> Vec<u32> {
+            let m = f.handle.match_events(tenant, &events).unwrap();
+            assert_eq!(m.generation, 1);
+            m.hits.iter().map(|h| h.rule).collect()
+        };
+        assert_eq!(rules_hit("acme"), [0, 2, 0, 2]);
+        assert_eq!(rules_hit("globex"), [1, 2, 1, 2]);
+        assert_eq!(rules_hit("initech"), [2, 2]);
+        // no rule for the tenant at all: matched (nothing), not left to the WAL
+        let f = fixture(
+            "rules:\n  - {name: mine, tenant: acme, query: 'level:error', window: 1m, condition: '> 1'}\n",
+        );
+        let m = f.handle.match_events("globex", &events).unwrap();
+        assert!(m.hits.is_empty());
+        // no rules: nothing to match
+        let f = fixture("rules: []\n");
+        assert!(f.handle.match_events("acme", &events).is_none());
+    }
+
+    #[test]
+    fn the_catch_up_path_counts_a_record_only_for_its_tenants_rules() {
+        let mut f = fixture(RULES);
+        let now = now_nanos();
+        f.append("acme", &errors(2, now));
+        f.append("globex", &errors(3, now));
+        f.append("initech", &errors(4, now));
+        // never handed over: read from the WAL with the records' headers
+        f.worker.catch_up(f.wal.durable_seq()).unwrap();
+        assert_eq!(f.worker.position, f.wal.durable_seq());
+        assert_eq!(f.counts(), want(2, 3, 9));
+        // a hand-over of stale matches (rules reloaded since) is read again from the WAL
+        let events = errors(5, now);
+        let first = f.append("globex", &events);
+        let mut stale = f.handle.match_events("globex", &events).unwrap();
+        stale.generation = 0;
+        f.worker.record(first, 5, Some(stale)).unwrap();
+        assert_eq!(f.counts(), want(2, 8, 14));
+    }
+
+    #[test]
+    fn the_listing_shows_a_tenant_its_own_rules_only() {
+        let mut f = fixture(RULES);
+        f.worker.publish_status(now_nanos());
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let operator = f.handle.status(None);
+        assert_eq!(
+            names(&operator),
+            ["acme-errors", "globex-errors", "all-errors"]
+        );
+        assert_eq!(operator["rules"][0]["tenant"], "acme");
+        assert!(operator["rules"][2]["tenant"].is_null());
+        assert!(operator.get("position").is_some());
+        let acme = f.handle.status(Some("acme"));
+        assert_eq!(names(&acme), ["acme-errors"]);
+        assert!(acme.get("evaluated_at").is_some());
+        // nothing about the worker or other tenants
+        for field in ["position", "outbox_pending", "last_error"] {
+            assert!(acme.get(field).is_none(), "{field}");
+        }
+        assert_eq!(names(&f.handle.status(Some("globex"))), ["globex-errors"]);
+        assert!(names(&f.handle.status(Some("initech"))).is_empty());
+    }
+
+    #[test]
+    fn state_saved_before_tenants_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, _) = Wal::open(WalConfig::new(dir.path().join("wal"))).unwrap();
+        let wal = Arc::new(wal);
+        let now = now_nanos();
+        let alerts = dir.path().join("alerts");
+        std::fs::create_dir_all(&alerts).unwrap();
+        // a state.json as written before rules had tenants
+        let saved = format!(
+            r#"{{"position":0,"snapshot":{{"rules":{{"all-errors":{{"identity":"level:error\u001f3600000000000\u001f",
+            "instances":{{"":{{"group":{{}},"state":"inactive","counter":{{"width":6000000000,"buckets":[[{b},7]]}},
+            "active_since":0,"fired_at":0,"last_true":0,"last_notified":0,"last_count":7,"last_event":{now},
+            "sequence":0,"samples":[]}}}},"observed_since":{now},"last_eval":0,"last_error":null}}}}}}}}"#,
+            b = now - now.rem_euclid(6_000_000_000)
+        );
+        std::fs::write(alerts.join("state.json"), saved).unwrap();
+        let rules = Arc::new(Rules::parse(RULES, now).unwrap());
+        let (worker, handle) =
+            Worker::open(wal.clone(), rules, Silences::default(), alerts).unwrap();
+        let mut f = Fixture {
+            _dir: dir,
+            wal,
+            worker,
+            handle,
+        };
+        assert_eq!(f.counts(), want(0, 0, 7));
     }
 }

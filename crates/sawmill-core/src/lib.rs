@@ -31,6 +31,7 @@ pub mod normalize;
 pub mod parse;
 pub mod record;
 pub mod redact;
+pub mod tenant;
 pub mod time;
 
 pub use decode::{decode_body, decompress, ContentEncoding, DecodeError, Limits};

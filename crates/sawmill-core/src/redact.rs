@@ -158,17 +158,25 @@ impl Redactor {
         current
     }
 
-    /// Redacts every string inside `value` (object keys are left alone).
-    pub fn redact_value(&self, value: &mut Value) {
+    /// Redacts every string inside `value` (object keys are left alone); true when anything
+    /// was replaced.
+    pub fn redact_value(&self, value: &mut Value) -> bool {
         match value {
             Value::String(s) => {
                 if let Cow::Owned(r) = self.redact_str(s) {
                     *s = r;
+                    true
+                } else {
+                    false
                 }
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.redact_value(v)),
-            _ => {}
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |changed, v| self.redact_value(v) | changed),
+            Value::Object(map) => map
+                .values_mut()
+                .fold(false, |changed, v| self.redact_value(v) | changed),
+            _ => false,
         }
     }
 }

@@ -97,7 +97,7 @@ impl Notifiers {
 }
 
 /// Reloads the rules on every SIGHUP.
-pub async fn reload_on_sighup(notifiers: Arc<Notifiers>, alerts: AlertHandle) {
+pub async fn reload_on_sighup(state: crate::http::State) {
     #[cfg(unix)]
     {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -105,7 +105,19 @@ pub async fn reload_on_sighup(notifiers: Arc<Notifiers>, alerts: AlertHandle) {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = notifiers.reload(&alerts).await {
+            let result = state.notifiers.reload(&state.alerts).await;
+            state.audit.record(
+                "alerts.reload",
+                "signal:SIGHUP",
+                None,
+                serde_json::json!({ "ok": result.is_ok(), "error": result.as_ref().err().map(|e| e.to_string()) }),
+            );
+            state
+                .metrics
+                .audit_events
+                .with_label_values(&["alerts.reload"])
+                .inc();
+            if let Err(e) = result {
                 tracing::error!(error = %e, "alert rules not reloaded; the old rules stay");
             }
         }

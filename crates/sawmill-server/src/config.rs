@@ -5,6 +5,7 @@
 //! Command-line flags and `SAWMILL_*` environment variables override the file.
 
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,71 @@ pub struct Config {
     pub wal: WalConfig,
     pub archive: ArchiveConfig,
     pub alerts: AlertsConfig,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+    pub limits: LimitsConfig,
+    /// Ingest policy of tenants without a `[tenants.<name>]` section of their own.
+    pub tenant_defaults: TenantConfig,
+    /// Ingest policy per tenant (settings not given there come from `[tenant_defaults]`).
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Run without API keys on a non-loopback address (the server warns at start).
+    pub allow_anonymous: bool,
+}
+
+/// `[tls]`: HTTPS.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first; relative to the config file.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the config file.
+    pub key: PathBuf,
+}
+
+/// `[limits]`: server-wide safety limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Below this much free space on the data directory's file system, ingest answers 507
+    /// (0 disables the check; a full disk is still reported by the WAL itself).
+    pub min_free_disk_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            min_free_disk_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The ingest policy of a tenant: rate limit and redaction.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantConfig {
+    /// Sustained ingest rate, in decompressed bytes per second (absent or 0: unlimited).
+    pub ingest_bytes_per_sec: Option<u64>,
+    /// Bytes that may arrive at once above the rate (default twice the rate).
+    pub ingest_burst_bytes: Option<u64>,
+    /// Built-in detectors to redact: email, ipv4, ipv6, ip, aws_key, card, bearer, all.
+    pub redact: Option<Vec<String>>,
+    /// Custom redactions: name = regex; matches become `[REDACTED:<name>]`.
+    pub redact_patterns: Option<BTreeMap<String, String>>,
+}
+
+impl TenantConfig {
+    /// This tenant's settings, with the defaults' where it gives none.
+    pub fn over(&self, defaults: &TenantConfig) -> TenantConfig {
+        TenantConfig {
+            ingest_bytes_per_sec: self.ingest_bytes_per_sec.or(defaults.ingest_bytes_per_sec),
+            ingest_burst_bytes: self.ingest_burst_bytes.or(defaults.ingest_burst_bytes),
+            redact: self.redact.clone().or_else(|| defaults.redact.clone()),
+            redact_patterns: self
+                .redact_patterns
+                .clone()
+                .or_else(|| defaults.redact_patterns.clone()),
+        }
+    }
 }
 
 /// `[alerts]`: alert rules over the log stream.
@@ -45,6 +111,11 @@ impl Default for Config {
             wal: WalConfig::default(),
             archive: ArchiveConfig::default(),
             alerts: AlertsConfig::default(),
+            tls: None,
+            limits: LimitsConfig::default(),
+            tenant_defaults: TenantConfig::default(),
+            tenants: BTreeMap::new(),
+            allow_anonymous: false,
         }
     }
 }
@@ -126,6 +197,9 @@ pub struct SearchConfig {
     pub max_concurrent: usize,
     #[serde(deserialize_with = "duration")]
     pub queue_timeout: Duration,
+    /// Longest time a search or histogram may take before it is answered 503.
+    #[serde(deserialize_with = "duration")]
+    pub max_time: Duration,
 }
 
 impl Default for SearchConfig {
@@ -133,6 +207,7 @@ impl Default for SearchConfig {
         SearchConfig {
             max_concurrent: 8,
             queue_timeout: Duration::from_secs(10),
+            max_time: Duration::from_secs(60),
         }
     }
 }
@@ -261,10 +336,19 @@ impl Config {
             path: path.display().to_string(),
             message,
         })?;
-        // the rules file is relative to the config file
-        if let (Some(rules), Some(dir)) = (&config.alerts.rules, path.parent()) {
-            if rules.is_relative() {
-                config.alerts.rules = Some(dir.join(rules));
+        // the rules file and the TLS files are relative to the config file
+        if let Some(dir) = path.parent() {
+            let resolve = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            if let Some(rules) = config.alerts.rules.as_mut() {
+                resolve(rules);
+            }
+            if let Some(tls) = config.tls.as_mut() {
+                resolve(&mut tls.cert);
+                resolve(&mut tls.key);
             }
         }
         Ok(config)
@@ -356,6 +440,7 @@ impl Config {
             return invalid("archive.restore_ttl must be at least 1m");
         }
         a.lifecycle.validate().map_err(ConfigError::Invalid)?;
+        crate::limits::TenantPolicies::new(self).map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

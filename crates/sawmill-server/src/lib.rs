@@ -12,14 +12,18 @@
 //! - [`metrics`]: Prometheus metrics.
 
 pub mod alerting;
+pub mod audit;
 pub mod batch;
 pub mod config;
 pub mod http;
 pub mod idempotency;
 pub mod index_worker;
+pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod restore;
 pub mod server;
+pub mod tls;
 
 pub use config::Config;
 pub use server::run;

@@ -13,6 +13,9 @@ pub struct Metrics {
     pub ingest_bytes: IntCounterVec,
     pub ingest_seconds: Histogram,
     pub rejected_requests: IntCounterVec,
+    pub audit_events: IntCounterVec,
+    pub redacted_events: IntCounterVec,
+    pub disk_free_bytes: IntGauge,
     pub wal_fsync_seconds: Histogram,
     pub wal_disk_bytes: IntGauge,
     pub wal_segments: IntGauge,
@@ -156,6 +159,20 @@ impl Metrics {
                 "sawmill_rejected_requests_total",
                 "Requests refused as a whole, by reason",
                 &["reason"],
+            )?,
+            audit_events: counter_vec(
+                "sawmill_audit_events_total",
+                "Entries written to the audit log, by action",
+                &["action"],
+            )?,
+            redacted_events: counter_vec(
+                "sawmill_redacted_events_total",
+                "Events in which ingest redaction replaced something, by tenant",
+                &["tenant"],
+            )?,
+            disk_free_bytes: gauge(
+                "sawmill_disk_free_bytes",
+                "Free bytes on the data directory's file system (as last checked)",
             )?,
             wal_fsync_seconds: histogram(
                 "sawmill_wal_fsync_seconds",

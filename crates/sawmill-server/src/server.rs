@@ -75,6 +75,12 @@ pub async fn run(
     let root = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve {}", config.data_dir.display()))?;
     let _lock = lock_data_dir(&root)?;
+    let keys = Arc::new(crate::keys::KeyRing::open(&root)?);
+    check_exposure(&config, keys.loaded().is_empty())?;
+    let tls = match &config.tls {
+        Some(t) => Some(crate::tls::server_config(&t.cert, &t.key)?),
+        None => None,
+    };
     let dirs = DataDir { root: root.clone() };
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
 
@@ -182,6 +188,13 @@ pub async fn run(
         "alerting"
     );
 
+    let audit = Arc::new(crate::audit::AuditLog::open(&root));
+    let tenants =
+        Arc::new(crate::limits::TenantPolicies::new(&config).map_err(anyhow::Error::msg)?);
+    let disk = Arc::new(crate::limits::DiskGuard::new(
+        &root,
+        config.limits.min_free_disk_bytes,
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -201,18 +214,26 @@ pub async fn run(
         restores,
         alerts: alert_worker.handle(),
         notifiers: notifiers.clone(),
+        keys,
+        audit,
+        tenants,
+        disk,
     });
-    let sighup = tokio::spawn(crate::alerting::reload_on_sighup(
-        notifiers.clone(),
-        alert_worker.handle(),
-    ));
+    let sighup = tokio::spawn(crate::alerting::reload_on_sighup(state.clone()));
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
 
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("http server failed")?;
+    let app = router(state.clone());
+    match tls {
+        Some(tls) => axum::serve(crate::tls::TlsListener::new(listener, tls)?, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("https server failed")?,
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("http server failed")?,
+    }
 
     tracing::info!("stopping: committing the index");
     maintenance.abort();
@@ -227,6 +248,26 @@ pub async fn run(
     wal.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Refuses to serve without keys on an address other hosts can reach, unless the operator
+/// said so (`--allow-anonymous`), and warns then.
+fn check_exposure(config: &Config, no_keys: bool) -> anyhow::Result<()> {
+    if !no_keys || config.listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if config.allow_anonymous {
+        tracing::warn!(
+            listen = %config.listen,
+            "serving WITHOUT API keys on a non-loopback address (--allow-anonymous): anyone who can reach it can read and write every tenant's logs"
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {} without API keys: create one with `sawmill keys create --tenant T --scope ingest --data-dir {}`, listen on 127.0.0.1, or pass --allow-anonymous to serve everyone",
+        config.listen,
+        config.data_dir.display()
+    )
 }
 
 /// Opens the archive's store (applying the bucket lifecycle rule when managed) and starts its

@@ -1,14 +1,18 @@
 //! Operations endpoints: flush, health, readiness and metrics.
 
-use super::{json_ok, ApiError, State};
-use axum::extract::State as AxumState;
+use super::{json_ok, ApiError, Caller, State};
+use axum::extract::{Extension, State as AxumState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 
 /// `POST /api/v1/admin/flush`: commits the index and seals and writes every pending archive
 /// batch, up to everything acknowledged.
-pub async fn flush(AxumState(state): AxumState<State>) -> Response {
+pub async fn flush(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    state.audit("flush", &caller, serde_json::json!({}));
     let started = Instant::now();
     let index = match state.index.flush().await {
         Ok(report) => report,
@@ -80,6 +84,9 @@ pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
     let usage = state.wal.disk_usage();
     m.wal_disk_bytes.set(usage.bytes as i64);
     m.wal_segments.set(usage.segments as i64);
+    if let Ok(free) = state.disk.free_bytes() {
+        m.disk_free_bytes.set(free.min(i64::MAX as u64) as i64);
+    }
     let partitions = state.partitions.clone();
     if let Ok(docs) = tokio::task::spawn_blocking(move || partitions.num_docs()).await {
         m.index_docs.set(docs as i64);

@@ -6,9 +6,9 @@
 //!   "starts_at"?,"created_by","comment"}`, `GET /api/v1/silences`,
 //!   `DELETE /api/v1/silences/{id}`.
 
-use super::{json_ok, now_nanos, ApiError, State};
+use super::{json_ok, now_nanos, ApiError, Caller, State};
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::{Extension, Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use sawmill_alerts::silence::MAX_SILENCES;
@@ -19,14 +19,25 @@ use serde::Deserialize;
 const MAX_BODY: usize = 64 << 10;
 
 /// `GET /api/v1/alerts`.
-pub async fn list(AxumState(state): AxumState<State>) -> Response {
-    let status = state.alerts.shared.status.read().clone();
-    json_ok(status.to_string())
+pub async fn list(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    json_ok(state.alerts.status(caller.tenant_filter()).to_string())
 }
 
 /// `POST /api/v1/alerts/reload`.
-pub async fn reload(AxumState(state): AxumState<State>) -> Response {
-    match state.notifiers.reload(&state.alerts).await {
+pub async fn reload(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let result = state.notifiers.reload(&state.alerts).await;
+    state.audit(
+        "alerts.reload",
+        &caller,
+        serde_json::json!({ "ok": result.is_ok(), "error": result.as_ref().err().map(|e| e.to_string()) }),
+    );
+    match result {
         Ok(summary) => json_ok(serde_json::json!({"reloaded": summary}).to_string()),
         Err(e) => ApiError::bad_request(format!("rules not reloaded, the old rules stay: {e}"))
             .into_response(),
@@ -45,6 +56,11 @@ struct NewSilence {
     comment: String,
 }
 
+/// Tenants see and delete their own silences only; operators see every silence.
+fn visible(caller: &Caller, silence: &Silence) -> bool {
+    silence.visible_to(caller.tenant_filter())
+}
+
 fn silence_json(s: &Silence, now: i64) -> serde_json::Value {
     serde_json::json!({
         "id": s.id,
@@ -55,18 +71,29 @@ fn silence_json(s: &Silence, now: i64) -> serde_json::Value {
         "comment": s.comment,
         "created_at": format_rfc3339(s.created_at),
         "active": s.active(now),
+        "tenant": s.tenant,
     })
 }
 
 /// `POST /api/v1/silences`.
-pub async fn create_silence(AxumState(state): AxumState<State>, body: Bytes) -> Response {
-    match create_inner(&state, &body).await {
+pub async fn create_silence(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let response = match create_inner(&state, &caller, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
+    };
+    state.audit(
+        "silence.create",
+        &caller,
+        serde_json::json!({ "request": String::from_utf8_lossy(&body[..body.len().min(4096)]), "status": response.status().as_u16() }),
+    );
+    response
 }
 
-async fn create_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> {
+async fn create_inner(state: &State, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -126,6 +153,7 @@ async fn create_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> 
         created_by: b.created_by.trim().chars().take(128).collect(),
         comment: b.comment.chars().take(1024).collect(),
         created_at: now,
+        tenant: caller.tenant_filter().map(str::to_string),
     };
     let json = silence_json(&silence, now);
     let snapshot = {
@@ -154,7 +182,10 @@ async fn create_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> 
 }
 
 /// `GET /api/v1/silences`.
-pub async fn list_silences(AxumState(state): AxumState<State>) -> Response {
+pub async fn list_silences(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let now = now_nanos();
     let all: Vec<serde_json::Value> = state
         .alerts
@@ -163,6 +194,7 @@ pub async fn list_silences(AxumState(state): AxumState<State>) -> Response {
         .read()
         .list
         .iter()
+        .filter(|s| visible(&caller, s))
         .map(|s| silence_json(s, now))
         .collect();
     json_ok(serde_json::json!({ "silences": all }).to_string())
@@ -171,12 +203,14 @@ pub async fn list_silences(AxumState(state): AxumState<State>) -> Response {
 /// `DELETE /api/v1/silences/{id}`.
 pub async fn delete_silence(
     AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
+    state.audit("silence.delete", &caller, serde_json::json!({ "id": id }));
     let snapshot = {
         let mut all = state.alerts.shared.silences.write();
         let before = all.list.len();
-        all.list.retain(|s| s.id != id);
+        all.list.retain(|s| s.id != id || !visible(&caller, s));
         if all.list.len() == before {
             return ApiError::new(StatusCode::NOT_FOUND, format!("no silence {id}"))
                 .into_response();

@@ -5,10 +5,10 @@
 //! - `GET /api/v1/archive/restores` lists them, `GET …/restores/{id}` shows one;
 //! - `DELETE /api/v1/archive/restores/{id}` stops searching it and deletes it.
 
-use super::{json_ok, now_nanos, tenant, ApiError, State};
+use super::{json_ok, now_nanos, ApiError, Caller, State};
 use crate::restore::{RestoreRequest, StartError, MAX_RANGE};
 use axum::body::Bytes;
-use axum::extract::{Path, State as AxumState};
+use axum::extract::{Extension, Path, State as AxumState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sawmill_core::parse_time_param;
@@ -29,14 +29,24 @@ struct Body {
 }
 
 /// `POST /api/v1/archive/restore`.
-pub async fn start(AxumState(state): AxumState<State>, body: Bytes) -> Response {
-    match start_inner(&state, &body) {
+pub async fn start(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Response {
+    let response = match start_inner(&state, &caller, &body) {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    }
+    };
+    state.audit(
+        "restore.start",
+        &caller,
+        serde_json::json!({ "request": String::from_utf8_lossy(&body[..body.len().min(4096)]), "status": response.status().as_u16() }),
+    );
+    response
 }
 
-fn start_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> {
+fn start_inner(state: &State, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
     if body.len() > MAX_BODY {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,7 +98,7 @@ fn start_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> {
         }
     };
     let req = RestoreRequest {
-        tenant: tenant().to_string(),
+        tenant: caller.tenant.clone(),
         start,
         end,
         query: b.query.clone(),
@@ -119,10 +129,13 @@ fn start_inner(state: &State, body: &[u8]) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/archive/restores`.
-pub async fn list(AxumState(state): AxumState<State>) -> Response {
+pub async fn list(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     let all: Vec<_> = state
         .restores
-        .list(tenant())
+        .list(&caller.tenant)
         .iter()
         .map(|s| s.to_api_json())
         .collect();
@@ -130,20 +143,34 @@ pub async fn list(AxumState(state): AxumState<State>) -> Response {
 }
 
 /// `GET /api/v1/archive/restores/{id}`.
-pub async fn get(AxumState(state): AxumState<State>, Path(id): Path<String>) -> Response {
-    match state.restores.get(tenant(), &id) {
+pub async fn get(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.restores.get(&caller.tenant, &id) {
         Some(s) => json_ok(s.to_api_json().to_string()),
         None => ApiError::new(StatusCode::NOT_FOUND, format!("no restore {id}")).into_response(),
     }
 }
 
 /// `DELETE /api/v1/archive/restores/{id}`.
-pub async fn delete(AxumState(state): AxumState<State>, Path(id): Path<String>) -> Response {
+pub async fn delete(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
     let restores = state.restores.clone();
     let id2 = id.clone();
-    let found = tokio::task::spawn_blocking(move || restores.delete(tenant(), &id2))
+    let tenant = caller.tenant.clone();
+    let found = tokio::task::spawn_blocking(move || restores.delete(&tenant, &id2))
         .await
         .unwrap_or(false);
+    state.audit(
+        "restore.delete",
+        &caller,
+        serde_json::json!({ "id": id, "found": found }),
+    );
     if found {
         json_ok(serde_json::json!({ "deleted": id }).to_string())
     } else {

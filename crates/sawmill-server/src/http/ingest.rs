@@ -4,15 +4,18 @@
 //! Bad lines are reported one by one and never reject the good lines beside them; whole
 //! requests are refused only for what makes the body unusable (size, type, encoding).
 
-use super::{json_ok, now_nanos, tenant, ApiError, State};
+use super::{json_ok, now_nanos, ApiError, Caller, State};
 use crate::batch::Batch;
 use crate::idempotency::{validate_key, Begin};
+use crate::limits::TenantPolicies;
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State as AxumState};
+use axum::extract::{Extension, RawQuery, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use sawmill_core::record::RecordHeader;
+use sawmill_core::redact::Redactor;
+use sawmill_core::Event;
 use sawmill_core::{
     decompress, parse_body, BodyFormat, ContentEncoding, DecodeError, Limits, ParseContext,
 };
@@ -181,12 +184,14 @@ fn too_large(limit: usize) -> ApiError {
 /// The handler.
 pub async fn ingest(
     AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match ingest_inner(&state, query, &headers, body, started).await {
+    let response = match ingest_inner(&state, &caller.tenant, query, &headers, body, started).await
+    {
         Ok(r) => r,
         Err(e) => {
             let reason = e.reason.unwrap_or(match e.status {
@@ -195,6 +200,7 @@ pub async fn ingest(
                 StatusCode::SERVICE_UNAVAILABLE => "unavailable",
                 StatusCode::REQUEST_TIMEOUT => "timeout",
                 StatusCode::INSUFFICIENT_STORAGE => "disk_full",
+                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
                 s if s.is_server_error() => "internal",
                 _ => "bad_request",
             });
@@ -219,6 +225,8 @@ struct Prepared {
     accepted: usize,
     rejected: usize,
     decompressed: usize,
+    /// Events in which redaction replaced something.
+    redacted: usize,
     batch: Option<Batch>,
     /// The events' matches against the alert rules.
     matches: Option<sawmill_alerts::Matches>,
@@ -226,6 +234,7 @@ struct Prepared {
 
 async fn ingest_inner(
     state: &State,
+    tenant: &str,
     query: Option<String>,
     headers: &HeaderMap,
     body: Body,
@@ -271,6 +280,22 @@ async fn ingest_inner(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    if let Err(free) = state.disk.check() {
+        if declared.is_some_and(|n| n <= DRAIN_BYTES) {
+            drain(body).await;
+        }
+        return Err(ApiError {
+            retry_after: Some(30),
+            ..ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!(
+                    "the server's disk is nearly full ({free} bytes free, below its threshold of {}): nothing was ingested; retry later",
+                    state.disk.threshold()
+                ),
+            )
+        }
+        .because("disk_low"));
+    }
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
         if declared.is_some_and(|n| n <= DRAIN_BYTES) {
             drain(body).await;
@@ -285,7 +310,7 @@ async fn ingest_inner(
         .with_label_values(&["received"])
         .inc_by(body.len() as u64);
 
-    let tenant = tenant().to_string();
+    let tenant = tenant.to_string();
     let now = now_nanos();
     if let Some(k) = &key {
         match state.idempotency.begin(&tenant, k, now) {
@@ -389,6 +414,7 @@ async fn ingest_body(
     let tenant_owned = tenant.to_string();
     let partitions = state.partitions.clone();
     let alerts = state.alerts.clone();
+    let tenants = state.tenants.clone();
     let prepared = tokio::task::spawn_blocking(move || {
         prepare(
             &body,
@@ -399,6 +425,7 @@ async fn ingest_body(
             key,
             partitions.fields(),
             &alerts,
+            &tenants,
         )
     })
     .await
@@ -410,6 +437,11 @@ async fn ingest_body(
     m.ingest_events
         .with_label_values(&["rejected"])
         .inc_by(prepared.rejected as u64);
+    if prepared.redacted > 0 {
+        m.redacted_events
+            .with_label_values(&[tenant])
+            .inc_by(prepared.redacted as u64);
+    }
     let answer = prepared.answer;
     let Some(batch) = prepared.batch else {
         return Ok((json_ok(answer.clone()), answer));
@@ -483,8 +515,8 @@ async fn ingest_body(
     Ok((json_ok(answer.clone()), answer))
 }
 
-/// Decompresses, parses, matches against the alert rules and encodes a body (runs on the
-/// blocking pool).
+/// Decompresses, checks the tenant's rate, parses, redacts, matches against the alert rules
+/// and encodes a body (runs on the blocking pool).
 #[allow(clippy::too_many_arguments)]
 fn prepare(
     body: &[u8],
@@ -495,6 +527,7 @@ fn prepare(
     key: Option<String>,
     fields: &Fields,
     alerts: &sawmill_alerts::AlertHandle,
+    tenants: &TenantPolicies,
 ) -> Result<Prepared, ApiError> {
     let raw =
         decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
@@ -503,7 +536,27 @@ fn prepare(
             }
             other => ApiError::bad_request(other.to_string()),
         })?;
-    let parsed = parse_body(&raw, format, ctx);
+    let policy = tenants.get(&tenant);
+    if let Err(limited) = tenants.charge(&policy, raw.len()) {
+        let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        return Err(ApiError {
+            retry_after: Some(secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("tenant '{tenant}' is over its ingest rate; nothing was ingested: retry after {secs}s or send less"),
+            )
+        }
+        .because("rate_limited"));
+    }
+    let mut parsed = parse_body(&raw, format, ctx);
+    let redacted = match &policy.redactor {
+        Some(r) => parsed
+            .events
+            .iter_mut()
+            .map(|e| usize::from(redact_event(r, e)))
+            .sum(),
+        None => 0,
+    };
     let accepted = parsed.events.len();
     let answer = serde_json::to_vec(&serde_json::json!({
         "accepted": accepted,
@@ -511,7 +564,7 @@ fn prepare(
         "errors": parsed.errors.iter().map(|e| serde_json::json!({"line": e.line, "error": e.error})).collect::<Vec<_>>(),
     }))
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    let matches = alerts.match_events(&parsed.events);
+    let matches = alerts.match_events(&tenant, &parsed.events);
     let batch = (accepted > 0).then(|| {
         Batch::encode(
             RecordHeader {
@@ -529,7 +582,30 @@ fn prepare(
         accepted,
         rejected: parsed.rejected,
         decompressed: raw.len(),
+        redacted,
         batch,
         matches,
     })
+}
+
+/// Redacts every text of an event in place; true when anything was replaced.
+fn redact_event(redactor: &Redactor, event: &mut Event) -> bool {
+    let mut changed = false;
+    let mut text = |s: &mut String| {
+        if let std::borrow::Cow::Owned(r) = redactor.redact_str(s) {
+            *s = r;
+            changed = true;
+        }
+    };
+    text(&mut event.message);
+    for s in [&mut event.service, &mut event.host, &mut event.source]
+        .into_iter()
+        .flatten()
+    {
+        text(s);
+    }
+    for value in event.attributes.values_mut() {
+        changed |= redactor.redact_value(value);
+    }
+    changed
 }

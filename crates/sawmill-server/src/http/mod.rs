@@ -6,12 +6,17 @@
 mod admin;
 mod alerts;
 mod archive;
+pub mod auth;
 mod ingest;
 mod search;
 
+pub use auth::{Caller, Need};
+
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexHandle;
+use crate::keys::{KeyRing, Scope};
 use crate::metrics::Metrics;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,39 +45,60 @@ pub struct AppState {
     pub alerts: sawmill_alerts::AlertHandle,
     /// Restarts the notifiers after a rules reload.
     pub notifiers: Arc<crate::alerting::Notifiers>,
+    /// The API keys, reloaded when `sawmill keys` changes them.
+    pub keys: Arc<KeyRing>,
+    pub audit: Arc<AuditLog>,
+    /// Per-tenant ingest rate limits and redaction.
+    pub tenants: Arc<crate::limits::TenantPolicies>,
+    /// Free disk space guard of the data directory.
+    pub disk: Arc<crate::limits::DiskGuard>,
 }
 
 pub type State = Arc<AppState>;
 
-/// The router of the whole API.
+/// The router of the whole API. Each group of routes names what its callers need (see
+/// [`auth`]); health checks are open.
 pub fn router(state: State) -> Router {
-    Router::new()
+    let guard =
+        |need: Need| axum::middleware::from_fn_with_state((state.clone(), need), auth::require);
+    let ingest = Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
+        .route_layer(guard(Need::Tenant(Scope::Ingest)));
+    let search = Router::new()
         .route(
             "/api/v1/search",
             get(search::search_get).post(search::search_post),
         )
         .route("/api/v1/histogram", get(search::histogram))
-        .route("/api/v1/admin/flush", post(admin::flush))
         .route("/api/v1/alerts", get(alerts::list))
-        .route("/api/v1/alerts/reload", post(alerts::reload))
-        .route(
-            "/api/v1/silences",
-            get(alerts::list_silences).post(alerts::create_silence),
-        )
+        .route("/api/v1/silences", get(alerts::list_silences))
+        .route("/api/v1/archive/restores", get(archive::list))
+        .route("/api/v1/archive/restores/{id}", get(archive::get))
+        .route_layer(guard(Need::Tenant(Scope::Search)));
+    let admin = Router::new()
+        .route("/api/v1/silences", post(alerts::create_silence))
         .route(
             "/api/v1/silences/{id}",
             axum::routing::delete(alerts::delete_silence),
         )
         .route("/api/v1/archive/restore", post(archive::start))
-        .route("/api/v1/archive/restores", get(archive::list))
         .route(
             "/api/v1/archive/restores/{id}",
-            get(archive::get).delete(archive::delete),
+            axum::routing::delete(archive::delete),
         )
+        .route_layer(guard(Need::Tenant(Scope::Admin)));
+    let operator = Router::new()
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/alerts/reload", post(alerts::reload))
+        .route("/metrics", get(admin::metrics))
+        .route_layer(guard(Need::Operator(Scope::Admin)));
+    Router::new()
+        .merge(ingest)
+        .merge(search)
+        .merge(admin)
+        .merge(operator)
         .route("/healthz", get(admin::healthz))
         .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(admin::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -170,7 +196,11 @@ pub fn now_nanos() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
 }
 
-/// The tenant of a request (every request is `default` until API keys bind tenants).
-pub fn tenant() -> &'static str {
-    "default"
+impl AppState {
+    /// Writes an audit entry for `caller` and counts it.
+    pub fn audit(&self, action: &str, caller: &Caller, details: serde_json::Value) {
+        self.audit
+            .record(action, &caller.actor(), Some(&caller.tenant), details);
+        self.metrics.audit_events.with_label_values(&[action]).inc();
+    }
 }

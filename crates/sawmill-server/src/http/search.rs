@@ -1,8 +1,8 @@
 //! `GET|POST /api/v1/search` and `GET /api/v1/histogram`.
 
-use super::{json_ok, now_nanos, tenant, ApiError, State};
+use super::{json_ok, now_nanos, ApiError, Caller, State};
 use axum::body::Body;
-use axum::extract::{RawQuery, State as AxumState};
+use axum::extract::{Extension, RawQuery, State as AxumState};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use sawmill_core::{format_rfc3339, parse_duration, parse_time_param};
@@ -143,11 +143,22 @@ async fn permit(state: &State) -> Result<OwnedSemaphorePermit, ApiError> {
     .await
     {
         Ok(Ok(p)) => Ok(p),
-        _ => Err(ApiError::unavailable(
-            "too many searches are running; retry shortly",
-            1,
+        _ => Err(refused(
+            state,
+            "search_concurrency",
+            ApiError::unavailable("too many searches are running; retry shortly", 1),
         )),
     }
+}
+
+/// Counts a refusal in `sawmill_rejected_requests_total{reason}`.
+fn refused(state: &State, reason: &'static str, error: ApiError) -> ApiError {
+    state
+        .metrics
+        .rejected_requests
+        .with_label_values(&[reason])
+        .inc();
+    error
 }
 
 /// Runs `f` over the index on the blocking pool, within the limit of concurrent searches.
@@ -156,12 +167,31 @@ async fn on_index<T: Send + 'static>(
     what: &str,
     f: impl FnOnce(&Partitions) -> Result<T, SearchError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _permit = permit(state).await?;
+    let permit = permit(state).await?;
     let partitions = state.partitions.clone();
-    tokio::task::spawn_blocking(move || f(&partitions))
-        .await
-        .map_err(|e| ApiError::internal(format!("{what} worker failed: {e}")))?
-        .map_err(search_error)
+    // the permit goes with the work: a search past its time limit still counts against the
+    // concurrency limit until it really ends
+    let work = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&partitions)
+    });
+    let limit = state.config.search.max_time;
+    match tokio::time::timeout(limit, work).await {
+        Ok(joined) => joined
+            .map_err(|e| ApiError::internal(format!("{what} worker failed: {e}")))?
+            .map_err(search_error),
+        Err(_) => Err(refused(
+            state,
+            "search_timeout",
+            ApiError::unavailable(
+                format!(
+                    "the {what} took longer than its limit of {}s: narrow the time range or the query",
+                    limit.as_secs_f64()
+                ),
+                5,
+            ),
+        )),
+    }
 }
 
 fn search_error(e: SearchError) -> ApiError {
@@ -171,7 +201,15 @@ fn search_error(e: SearchError) -> ApiError {
     }
 }
 
-fn observe(state: &State, endpoint: &str, started: Instant, response: Response) -> Response {
+/// Counts, times and audits one search or histogram request.
+fn observe(
+    state: &State,
+    caller: &Caller,
+    endpoint: &str,
+    params: Option<&Params>,
+    started: Instant,
+    response: Response,
+) -> Response {
     state
         .metrics
         .search_seconds
@@ -182,41 +220,76 @@ fn observe(state: &State, endpoint: &str, started: Instant, response: Response) 
         .search_requests
         .with_label_values(&[endpoint, response.status().as_str()])
         .inc();
+    let param = |name: &str| {
+        params.and_then(|p| {
+            p.iter()
+                .find(|(k, _)| k == name || (name == "q" && k == "query"))
+                .map(|(_, v)| v.chars().take(4096).collect::<String>())
+        })
+    };
+    state.audit(
+        endpoint,
+        caller,
+        serde_json::json!({
+            "query": param("q"),
+            "start": param("start"),
+            "end": param("end"),
+            "status": response.status().as_u16(),
+        }),
+    );
     response
 }
 
-pub async fn search_get(AxumState(state): AxumState<State>, RawQuery(raw): RawQuery) -> Response {
+pub async fn search_get(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let started = Instant::now();
-    let result = match query_params(raw.as_deref()) {
-        Ok(p) => run_search(&state, p, started).await,
-        Err(e) => Err(e),
+    let params = query_params(raw.as_deref());
+    let result = match &params {
+        Ok(p) => run_search(&state, &caller, p.clone(), started).await,
+        Err(e) => Err(ApiError::bad_request(e.message.clone())),
     };
     observe(
         &state,
+        &caller,
         "search",
+        params.as_ref().ok(),
         started,
         result.unwrap_or_else(IntoResponse::into_response),
     )
 }
 
-pub async fn search_post(AxumState(state): AxumState<State>, body: Body) -> Response {
+pub async fn search_post(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Response {
     let started = Instant::now();
-    let result = match super::ingest::read_body(body, None, MAX_SEARCH_BODY, SEARCH_BODY_TIMEOUT)
+    let params = super::ingest::read_body(body, None, MAX_SEARCH_BODY, SEARCH_BODY_TIMEOUT)
         .await
-        .and_then(|body| json_params(&body))
-    {
-        Ok(p) => run_search(&state, p, started).await,
-        Err(e) => Err(e),
+        .and_then(|body| json_params(&body));
+    let result = match &params {
+        Ok(p) => run_search(&state, &caller, p.clone(), started).await,
+        Err(e) => Err(ApiError::new(e.status, e.message.clone())),
     };
     observe(
         &state,
+        &caller,
         "search",
+        params.as_ref().ok(),
         started,
         result.unwrap_or_else(IntoResponse::into_response),
     )
 }
 
-async fn run_search(state: &State, params: Params, started: Instant) -> Result<Response, ApiError> {
+async fn run_search(
+    state: &State,
+    caller: &Caller,
+    params: Params,
+    started: Instant,
+) -> Result<Response, ApiError> {
     let now = now_nanos();
     let common = common(&params, &["limit", "order", "cursor"], now)?;
     let mut limit = 100usize;
@@ -251,7 +324,7 @@ async fn run_search(state: &State, params: Params, started: Instant) -> Result<R
         }
     }
     let cursor = cursor_text.map(|c| decode_cursor(order, &c)).transpose()?;
-    let tenant = tenant().to_string();
+    let tenant = caller.tenant.clone();
     let result = on_index(state, "search", move |partitions| {
         sawmill_index::search(
             partitions,
@@ -334,21 +407,32 @@ fn format_interval(nanos: i64) -> String {
     format!("{nanos}ns")
 }
 
-pub async fn histogram(AxumState(state): AxumState<State>, RawQuery(raw): RawQuery) -> Response {
+pub async fn histogram(
+    AxumState(state): AxumState<State>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let started = Instant::now();
-    let result = match query_params(raw.as_deref()) {
-        Ok(p) => run_histogram(&state, p).await,
-        Err(e) => Err(e),
+    let params = query_params(raw.as_deref());
+    let result = match &params {
+        Ok(p) => run_histogram(&state, &caller, p.clone()).await,
+        Err(e) => Err(ApiError::bad_request(e.message.clone())),
     };
     observe(
         &state,
+        &caller,
         "histogram",
+        params.as_ref().ok(),
         started,
         result.unwrap_or_else(IntoResponse::into_response),
     )
 }
 
-async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiError> {
+async fn run_histogram(
+    state: &State,
+    caller: &Caller,
+    params: Params,
+) -> Result<Response, ApiError> {
     let now = now_nanos();
     let common = common(&params, &["interval"], now)?;
     let interval_text = params
@@ -380,7 +464,7 @@ async fn run_histogram(state: &State, params: Params) -> Result<Response, ApiErr
             "interval={interval_text} over this range gives {buckets} buckets; the limit is {MAX_BUCKETS}: use a larger interval or auto"
         )));
     }
-    let tenant = tenant().to_string();
+    let tenant = caller.tenant.clone();
     let (start, end) = (common.start, common.end);
     let counts = on_index(state, "histogram", move |partitions| {
         sawmill_index::histogram(
