@@ -14,6 +14,10 @@ pub struct ServerArgs {
     /// API key, sent as `Authorization: Bearer <key>`.
     #[arg(long, env = "SAWMILL_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Tenant to act for, with an operator key (sent as `X-Sawmill-Tenant`); a tenant key
+    /// always acts for its own tenant.
+    #[arg(long, env = "SAWMILL_TENANT")]
+    pub tenant: Option<String>,
 }
 
 /// A client bound to one server.
@@ -93,6 +97,7 @@ impl Client {
             http,
             base: args.url.trim_end_matches('/').to_string(),
             api_key: args.api_key.clone(),
+            tenant: args.tenant.clone(),
         })
     }
 
@@ -101,6 +106,10 @@ impl Client {
     }
 
     pub fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let req = match &self.tenant {
+            Some(t) => req.header("x-sawmill-tenant", t),
+            None => req,
+        };
         match &self.api_key {
             Some(k) => req.bearer_auth(k),
             None => req,

@@ -37,9 +37,9 @@ const DRAIN_BYTES: usize = 64 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
-struct Params {
-    source: Option<String>,
-    wait_for: bool,
+pub(super) struct Params {
+    pub source: Option<String>,
+    pub wait_for: bool,
 }
 
 fn parse_params(query: Option<&str>) -> Result<Params, ApiError> {
@@ -101,7 +101,7 @@ fn body_format(headers: &HeaderMap) -> Result<BodyFormat, ApiError> {
     }
 }
 
-fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding, ApiError> {
+pub(super) fn content_encoding(headers: &HeaderMap) -> Result<ContentEncoding, ApiError> {
     match headers.get(header::CONTENT_ENCODING) {
         None => Ok(ContentEncoding::Identity),
         Some(v) => ContentEncoding::parse(v.to_str().unwrap_or("?"))
@@ -190,8 +190,13 @@ pub async fn ingest(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let response = match ingest_inner(&state, &caller.tenant, query, &headers, body, started).await
-    {
+    let result = ingest_inner(&state, &caller.tenant, query, &headers, body, started).await;
+    count_outcome(&state, result)
+}
+
+/// Counts an ingest answer in `sawmill_ingest_requests_total` (and refusals by reason).
+pub(super) fn count_outcome(state: &State, result: Result<Response, ApiError>) -> Response {
+    let response = match result {
         Ok(r) => r,
         Err(e) => {
             let reason = e.reason.unwrap_or(match e.status {
@@ -243,7 +248,6 @@ async fn ingest_inner(
     let params = parse_params(query.as_deref())?;
     let format = body_format(headers)?;
     let encoding = content_encoding(headers)?;
-    let limits = &state.config.ingest;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -254,6 +258,38 @@ async fn ingest_inner(
             Some(k.to_string())
         }
     };
+    let (body, permit) = receive(state, headers, body).await?;
+    let request = IngestRequest {
+        tenant: tenant.to_string(),
+        key,
+        params,
+        format,
+        encoding,
+        body,
+        permit,
+    };
+    ingest_request(state, request, started).await
+}
+
+/// A request body received and ready to ingest.
+pub(super) struct IngestRequest {
+    pub tenant: String,
+    pub key: Option<String>,
+    pub params: Params,
+    pub format: BodyFormat,
+    pub encoding: ContentEncoding,
+    pub body: Bytes,
+    /// The body's share of the in-flight memory budget.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Admission (indexing lag, WAL size, free disk) and the body, read within its limits.
+pub(super) async fn receive(
+    state: &State,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Bytes, OwnedSemaphorePermit), ApiError> {
+    let limits = &state.config.ingest;
     let lag = state
         .wal
         .durable_seq()
@@ -309,8 +345,25 @@ async fn ingest_inner(
         .ingest_bytes
         .with_label_values(&["received"])
         .inc_by(body.len() as u64);
+    Ok((body, body_permit))
+}
 
-    let tenant = tenant.to_string();
+/// Ingests a received body: idempotency, then decoding, parsing and the WAL in a task of its
+/// own.
+pub(super) async fn ingest_request(
+    state: &State,
+    request: IngestRequest,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let IngestRequest {
+        tenant,
+        key,
+        params,
+        format,
+        encoding,
+        body,
+        permit: body_permit,
+    } = request;
     let now = now_nanos();
     if let Some(k) = &key {
         match state.idempotency.begin(&tenant, k, now) {

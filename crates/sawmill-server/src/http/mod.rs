@@ -7,6 +7,7 @@ mod admin;
 mod alerts;
 mod archive;
 pub mod auth;
+mod firehose;
 mod ingest;
 mod search;
 
@@ -63,6 +64,7 @@ pub fn router(state: State) -> Router {
         |need: Need| axum::middleware::from_fn_with_state((state.clone(), need), auth::require);
     let ingest = Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/firehose", post(firehose::firehose))
         .route_layer(guard(Need::Tenant(Scope::Ingest)));
     let search = Router::new()
         .route(
