@@ -25,6 +25,7 @@ pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
     api_key: Option<String>,
+    tenant: Option<String>,
 }
 
 /// What the server answered an ingest request.

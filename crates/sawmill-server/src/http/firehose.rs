@@ -39,7 +39,14 @@ struct Record {
     data: String,
 }
 
-/// The handler.
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-amz-firehose-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The handler (its answers, like the authorization's, are reshaped by [`reshape`]).
 pub async fn firehose(
     AxumState(state): AxumState<State>,
     Extension(caller): Extension<Caller>,
@@ -47,21 +54,15 @@ pub async fn firehose(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let request_id = headers
-        .get("x-amz-firehose-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let result = deliver(
-        &state,
-        &caller,
-        &headers,
-        request_id.as_deref(),
-        body,
-        started,
-    )
-    .await;
-    let response = count_outcome(&state, result);
-    answer(response, request_id).await
+    let id = request_id(&headers);
+    let result = deliver(&state, &caller, &headers, id.as_deref(), body, started).await;
+    count_outcome(&state, result)
+}
+
+/// Middleware around the route, authorization included: every answer in Firehose's shape.
+pub async fn reshape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = request_id(request.headers());
+    answer(next.run(request).await, id).await
 }
 
 async fn deliver(

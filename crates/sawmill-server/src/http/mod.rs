@@ -64,8 +64,11 @@ pub fn router(state: State) -> Router {
         |need: Need| axum::middleware::from_fn_with_state((state.clone(), need), auth::require);
     let ingest = Router::new()
         .route("/api/v1/ingest", post(ingest::ingest))
-        .route("/api/v1/firehose", post(firehose::firehose))
         .route_layer(guard(Need::Tenant(Scope::Ingest)));
+    let firehose = Router::new()
+        .route("/api/v1/firehose", post(firehose::firehose))
+        .route_layer(guard(Need::Tenant(Scope::Ingest)))
+        .layer(axum::middleware::from_fn(firehose::reshape));
     let search = Router::new()
         .route(
             "/api/v1/search",
@@ -96,6 +99,7 @@ pub fn router(state: State) -> Router {
         .route_layer(guard(Need::Operator(Scope::Admin)));
     Router::new()
         .merge(ingest)
+        .merge(firehose)
         .merge(search)
         .merge(admin)
         .merge(operator)
