@@ -21,8 +21,7 @@ fn freshness_probe(url: &str, done: &AtomicBool) -> Vec<f64> {
     while !done.load(Ordering::SeqCst) {
         n += 1;
         let word = format!("freshnessprobe{n}x{}", std::process::id());
-        let resp = http
-            .post(format!("{url}/api/v1/ingest"))
+        let resp = support::authed(http.post(format!("{url}/api/v1/ingest")))
             .header("content-type", "application/x-ndjson")
             .body(format!(
                 "{{\"message\":\"{word}\",\"service\":\"probe\"}}\n"
@@ -32,8 +31,7 @@ fn freshness_probe(url: &str, done: &AtomicBool) -> Vec<f64> {
         assert_eq!(resp.status().as_u16(), 200);
         let acked = Instant::now();
         loop {
-            let v: serde_json::Value = http
-                .get(format!("{url}/api/v1/search"))
+            let v: serde_json::Value = support::authed(http.get(format!("{url}/api/v1/search")))
                 .query(&[("q", word.as_str()), ("start", "now-1h"), ("limit", "0")])
                 .send()
                 .and_then(|r| r.json())
@@ -70,7 +68,32 @@ fn main() {
     let config = format!(
         "[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\nwriter_threads = {threads}\nwriter_memory_mib = {memory}\n"
     );
-    let server = Server::start(&dir, &config);
+    // --secure yes: a tenant key for ingest and search, the tenant's rate limit on (high
+    // enough never to refuse, so its cost is measured, not its refusals) and every built-in
+    // redaction detector; an operator key for the metrics
+    let secure = arg("secure", "no") == "yes";
+    let config = if secure {
+        format!(
+            "{config}[tenants.bench]\ningest_bytes_per_sec = 10000000000\ningest_burst_bytes = 20000000000\nredact = [\"all\"]\n"
+        )
+    } else {
+        config
+    };
+    let mut operator_key = None;
+    let server = Server::start_prepared(&dir, &config, |data| {
+        if secure {
+            support::use_api_key(&support::create_key(
+                data,
+                &[
+                    "--tenant", "bench", "--scope", "ingest", "--scope", "search",
+                ],
+            ));
+            operator_key = Some(support::create_key(
+                data,
+                &["--all-tenants", "--scope", "admin"],
+            ));
+        }
+    });
     let batches = Arc::new(batches);
     let done = Arc::new(AtomicBool::new(false));
     // the probe writes to today's partition and searches often: it is off for throughput runs
@@ -86,20 +109,31 @@ fn main() {
         .map(|p| p.join().expect("probe thread"))
         .unwrap_or_default();
     let probes = freshness.len() as u64;
+    let operator = |req: reqwest::blocking::RequestBuilder| match &operator_key {
+        Some(k) => req.bearer_auth(k),
+        None => req,
+    };
     if arg("flush", "no") == "yes" {
-        reqwest::blocking::Client::new()
-            .post(format!("{}/api/v1/admin/flush", server.url))
-            .send()
-            .expect("flush");
+        operator(
+            reqwest::blocking::Client::new().post(format!("{}/api/v1/admin/flush", server.url)),
+        )
+        .send()
+        .expect("flush");
     }
     // searchable: wait until the exact total is visible
     while count_all(&server.url) != n_events + probes {
         std::thread::sleep(Duration::from_millis(20));
     }
     let searchable = started.elapsed();
-    let metrics = reqwest::blocking::get(format!("{}/metrics", server.url))
+    let metrics = operator(reqwest::blocking::Client::new().get(format!("{}/metrics", server.url)))
+        .send()
         .and_then(|r| r.text())
         .unwrap_or_default();
+    let redacted = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sawmill_redacted_events_total{tenant=\"bench\"}"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| "0".into());
     let metric = |name: &str| {
         metrics
             .lines()
@@ -116,6 +150,9 @@ fn main() {
 
     let mb = total_bytes as f64 / 1e6;
     println!("corpus: {} ({n_events} events, {mb:.1} MB)", path.display());
+    if secure {
+        println!("secure: API key (tenant bench), rate limit on, redaction of every built-in detector: {redacted} events redacted");
+    }
     println!(
         "sawmill: clients={clients} batch_bytes={batch_bytes} refresh={refresh}: acked in {:.2}s, searchable in {:.2}s: {:.0} events/s, {:.1} MB/s, peak RSS {rss:.0} MiB, server CPU {cpu:.2}s ({:.1} MB per CPU-second)",
         acked.as_secs_f64(),

@@ -60,6 +60,39 @@ pub fn corpus(events: u64, seed: u64, start: &str, rate: &str) -> PathBuf {
     path
 }
 
+/// The API key the shared request helpers send (`Authorization: Bearer`), once set.
+static API_KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes every request of the shared helpers carry `key`.
+pub fn use_api_key(key: &str) {
+    let _ = API_KEY.set(key.to_string());
+}
+
+/// `req` with the API key, if one is in use.
+pub fn authed(req: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
+    match API_KEY.get() {
+        Some(k) => req.bearer_auth(k),
+        None => req,
+    }
+}
+
+/// Creates an API key in `data_dir` with `sawmill keys create ARGS…`; returns it.
+pub fn create_key(data_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sawmill"))
+        .args(["keys", "create", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run sawmill keys create");
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().last().expect("key line").trim().to_string()
+}
+
 /// A release server on a fresh data directory.
 pub struct Server {
     pub child: Child,
@@ -69,7 +102,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, config: &str) -> Server {
+        Server::start_prepared(dir, config, |_| {})
+    }
+
+    /// Like [`Server::start`], running `prepare` on the fresh data directory (to create keys)
+    /// before the server starts.
+    pub fn start_prepared(dir: &Path, config: &str, prepare: impl FnOnce(&Path)) -> Server {
         let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("data")).expect("create bench dir");
+        prepare(&dir.join("data"));
         std::fs::create_dir_all(dir).expect("create bench dir");
         let config_path = dir.join("sawmill.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -241,8 +282,7 @@ pub fn ingest_all(url: &str, batches: &std::sync::Arc<Vec<(bytes::Bytes, u64)>>,
                         break;
                     };
                     loop {
-                        let resp = http
-                            .post(&url)
+                        let resp = authed(http.post(&url))
                             .header("content-type", "application/x-ndjson")
                             .body(body.clone())
                             .send()
@@ -269,17 +309,17 @@ pub fn ingest_all(url: &str, batches: &std::sync::Arc<Vec<(bytes::Bytes, u64)>>,
 
 /// The exact number of events the server finds over all time.
 pub fn count_all(url: &str) -> u64 {
-    let v: serde_json::Value = reqwest::blocking::Client::new()
-        .get(format!("{url}/api/v1/search"))
-        .query(&[
-            ("q", "*"),
-            ("start", "0"),
-            ("end", "now+3650d"),
-            ("limit", "0"),
-        ])
-        .send()
-        .and_then(|r| r.json())
-        .expect("search");
+    let v: serde_json::Value =
+        authed(reqwest::blocking::Client::new().get(format!("{url}/api/v1/search")))
+            .query(&[
+                ("q", "*"),
+                ("start", "0"),
+                ("end", "now+3650d"),
+                ("limit", "0"),
+            ])
+            .send()
+            .and_then(|r| r.json())
+            .expect("search");
     v["total"].as_u64().unwrap_or(0)
 }
 

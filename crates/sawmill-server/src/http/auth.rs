@@ -114,7 +114,6 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
             .inc();
         error
     };
-    let requested = requested_tenant(headers).map_err(|e| reject("bad_request", e))?;
     let keys = match state.keys.current() {
         Ok(k) => k,
         Err(e) => {
@@ -124,6 +123,7 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
         }
     };
     if keys.is_empty() {
+        let requested = requested_tenant(headers).map_err(|e| reject("bad_request", e))?;
         return Ok(Caller {
             key_id: None,
             tenant: requested.unwrap_or_else(|| DEFAULT_TENANT.to_string()),
@@ -138,6 +138,9 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
     let grant = keys
         .check(&key)
         .map_err(|_| reject("unauthorized", unauthorized(BAD_KEY)))?;
+    // the tenant header is read only once the key is known good: a bad header must not
+    // answer an unauthenticated caller anything but 401
+    let requested = requested_tenant(headers).map_err(|e| reject("bad_request", e))?;
     let forbidden =
         |message: String| reject("forbidden", ApiError::new(StatusCode::FORBIDDEN, message));
     let (scope, operator_only) = match need {
