@@ -277,6 +277,12 @@ impl Keys {
         self.by_id.is_empty()
     }
 
+    /// Keys in the file, and those not revoked.
+    pub fn counts(&self) -> (usize, usize) {
+        let active = self.by_id.values().filter(|k| k.active()).count();
+        (self.by_id.len(), active)
+    }
+
     pub fn check(&self, key: &str) -> Result<Grant, Refused> {
         let rest = key.strip_prefix(KEY_PREFIX).ok_or(Refused::Malformed)?;
         let (id, _) = rest.split_once('_').ok_or(Refused::Malformed)?;
@@ -326,11 +332,16 @@ impl KeyRing {
     /// that cannot be read the previous keys stay in force (and the error is returned once
     /// per change, for the log).
     pub fn current(&self) -> anyhow::Result<Arc<Keys>> {
+        Ok(self.current_or_reloaded()?.0)
+    }
+
+    /// Like [`KeyRing::current`], also saying whether the file was read again just now.
+    pub fn current_or_reloaded(&self) -> anyhow::Result<(Arc<Keys>, bool)> {
         let now =
             stamp(&self.path).with_context(|| format!("cannot stat {}", self.path.display()))?;
         let mut state = self.state.lock();
         if now == state.stamp {
-            return Ok(state.keys.clone());
+            return Ok((state.keys.clone(), false));
         }
         state.stamp = now;
         let file = read_file(&self.path)?;
@@ -338,7 +349,7 @@ impl KeyRing {
             by_id: file.keys.into_iter().map(|k| (k.id.clone(), k)).collect(),
         };
         state.keys = Arc::new(keys);
-        Ok(state.keys.clone())
+        Ok((state.keys.clone(), true))
     }
 
     /// The keys last loaded, without looking at the file.

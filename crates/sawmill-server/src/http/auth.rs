@@ -114,8 +114,25 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
             .inc();
         error
     };
-    let keys = match state.keys.current() {
-        Ok(k) => k,
+    let keys = match state.keys.current_or_reloaded() {
+        Ok((k, reloaded)) => {
+            if reloaded {
+                let (all, active) = k.counts();
+                tracing::info!(keys = all, active, "API keys reloaded");
+                state.audit.record(
+                    "keys.reload",
+                    "server",
+                    None,
+                    serde_json::json!({ "keys": all, "active": active }),
+                );
+                state
+                    .metrics
+                    .audit_events
+                    .with_label_values(&["keys.reload"])
+                    .inc();
+            }
+            k
+        }
         Err(e) => {
             // the previous keys stay in force
             tracing::error!(error = %format!("{e:#}"), "cannot reload the keys file");
