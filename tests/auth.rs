@@ -1339,6 +1339,16 @@ fn keys_take_effect_on_a_running_server_and_are_audited() {
             && l["tenant"] == "t1"
             && l["key_id"] == k1.id.as_str()
     });
+    // the server noticed the revocation: a reload with one key fewer active
+    let reloaded = find("keys.reload by the server after the revocation", &|l| {
+        l["action"] == "keys.reload" && l["actor"] == "server" && l["active"].is_u64()
+    });
+    assert!(
+        lines[revoked + 1..]
+            .iter()
+            .any(|l| l["action"] == "keys.reload" && l["actor"] == "server"),
+        "no keys.reload after the revocation (first at line {reloaded}):\n{text}"
+    );
     find("anonymous search for t1", &|l| {
         l["action"] == "search"
             && l["actor"] == "anonymous"
