@@ -52,12 +52,24 @@ pub struct LimitsConfig {
     /// Below this much free space on the data directory's file system, ingest answers 507
     /// (0 disables the check; a full disk is still reported by the WAL itself).
     pub min_free_disk_bytes: u64,
+    /// Connections open at once at most; beyond it new connections are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (also between requests on a kept-alive
+    /// connection); slower connections are closed.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// On shutdown, how long requests in flight may take to finish.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             min_free_disk_bytes: 256 << 20,
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(60),
         }
     }
 }
@@ -440,6 +452,12 @@ impl Config {
             return invalid("archive.restore_ttl must be at least 1m");
         }
         a.lifecycle.validate().map_err(ConfigError::Invalid)?;
+        if self.limits.max_connections == 0 {
+            return invalid("limits.max_connections must be at least 1");
+        }
+        if self.limits.header_read_timeout < Duration::from_millis(100) {
+            return invalid("limits.header_read_timeout must be at least 100ms");
+        }
         crate::limits::TenantPolicies::new(self).map_err(ConfigError::Invalid)?;
         Ok(())
     }

@@ -20,10 +20,10 @@ pub mod idempotency;
 pub mod index_worker;
 pub mod keys;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 pub mod restore;
 pub mod server;
-pub mod tls;
 
 pub use config::Config;
 pub use server::run;

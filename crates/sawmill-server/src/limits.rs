@@ -45,10 +45,13 @@ pub struct TenantPolicies {
     clock: DefaultClock,
 }
 
-/// A refusal by the rate limit: retry after this long.
-#[derive(Debug)]
-pub struct RateLimited {
-    pub retry_after: Duration,
+/// A refusal by the rate limit.
+#[derive(Debug, PartialEq)]
+pub enum RateLimited {
+    /// The bucket is short: retry after this long.
+    Wait(Duration),
+    /// The request alone is larger than the whole burst: it can never pass.
+    LargerThanBurst { burst_bytes: u64 },
 }
 
 impl TenantPolicy {
@@ -131,23 +134,29 @@ impl TenantPolicies {
             .clone()
     }
 
-    /// Takes `bytes` from `tenant`'s bucket, or says when to retry. A request larger than the
-    /// whole burst is charged the whole burst (so it passes once the bucket is full).
+    /// Takes `bytes` from the tenant's bucket, or says when to retry. A request larger than
+    /// the whole burst is refused outright (charging it only the burst would let large
+    /// requests through at many times the rate).
     pub fn charge(&self, policy: &TenantPolicy, bytes: usize) -> Result<(), RateLimited> {
         let Some(limiter) = &policy.limiter else {
             return Ok(());
         };
-        let kib = (bytes.div_ceil(1024).max(1) as u64).min(u64::from(policy.burst_kib)) as u32;
-        let Some(n) = NonZeroU32::new(kib) else {
+        let too_large = RateLimited::LargerThanBurst {
+            burst_bytes: u64::from(policy.burst_kib) * 1024,
+        };
+        let kib = bytes.div_ceil(1024).max(1);
+        if kib > policy.burst_kib as usize {
+            return Err(too_large);
+        }
+        let Some(n) = NonZeroU32::new(kib as u32) else {
             return Ok(());
         };
         match limiter.check_n(n) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(RateLimited {
-                retry_after: not_until.wait_time_from(self.clock.now()),
-            }),
-            // n is clamped to the burst above
-            Err(_) => Ok(()),
+            Ok(Err(not_until)) => Err(RateLimited::Wait(
+                not_until.wait_time_from(self.clock.now()),
+            )),
+            Err(_) => Err(too_large),
         }
     }
 }
@@ -228,9 +237,16 @@ mod tests {
         );
         let a = p.get("a");
         assert!(p.charge(&a, 20 * 1024).is_ok());
-        let refused = p.charge(&a, 1024).unwrap_err();
-        assert!(
-            refused.retry_after > Duration::ZERO && refused.retry_after <= Duration::from_secs(1)
+        let RateLimited::Wait(wait) = p.charge(&a, 1024).unwrap_err() else {
+            panic!("expected a wait");
+        };
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
+        // larger than the whole burst: never passes
+        assert_eq!(
+            p.charge(&p.get("c"), 21 * 1024).unwrap_err(),
+            RateLimited::LargerThanBurst {
+                burst_bytes: 20 * 1024
+            }
         );
         // another tenant on the defaults is not affected; a configured one has its own rate
         assert!(p.charge(&p.get("b"), 20 * 1024).is_ok());

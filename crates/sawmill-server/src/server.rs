@@ -78,7 +78,7 @@ pub async fn run(
     let keys = Arc::new(crate::keys::KeyRing::open(&root)?);
     check_exposure(&config, keys.loaded().is_empty())?;
     let tls = match &config.tls {
-        Some(t) => Some(crate::tls::server_config(&t.cert, &t.key)?),
+        Some(t) => Some(crate::listen::server_config(&t.cert, &t.key)?),
         None => None,
     };
     let dirs = DataDir { root: root.clone() };
@@ -223,17 +223,20 @@ pub async fn run(
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
 
-    let app = router(state.clone());
-    match tls {
-        Some(tls) => axum::serve(crate::tls::TlsListener::new(listener, tls)?, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("https server failed")?,
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("http server failed")?,
-    }
+    let limits = crate::listen::ConnLimits {
+        max_connections: crate::listen::fit_connections(state.config.limits.max_connections),
+        header_read_timeout: state.config.limits.header_read_timeout,
+        shutdown_grace: state.config.limits.shutdown_grace,
+    };
+    crate::listen::serve(
+        listener,
+        tls,
+        router(state.clone()),
+        limits,
+        state.metrics.clone(),
+        shutdown_signal(),
+    )
+    .await;
 
     tracing::info!("stopping: committing the index");
     maintenance.abort();

@@ -7,7 +7,7 @@
 use super::{json_ok, now_nanos, ApiError, Caller, State};
 use crate::batch::Batch;
 use crate::idempotency::{validate_key, Begin};
-use crate::limits::TenantPolicies;
+use crate::limits::{RateLimited, TenantPolicies};
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, RawQuery, State as AxumState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -43,8 +43,7 @@ pub(super) struct Params {
 }
 
 fn parse_params(query: Option<&str>) -> Result<Params, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("cannot read the query string: {e}")))?;
+    let pairs = super::query_pairs(query)?;
     let mut params = Params::default();
     for (k, v) in pairs {
         match k.as_str() {
@@ -317,7 +316,8 @@ pub(super) async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if let Err(free) = state.disk.check() {
-        if declared.is_some_and(|n| n <= DRAIN_BYTES) {
+        // read what the client sends (within bounds) so that it gets the answer
+        if declared.is_none_or(|n| n <= DRAIN_BYTES) {
             drain(body).await;
         }
         return Err(ApiError {
@@ -394,7 +394,6 @@ pub(super) async fn ingest_request(
         let tenant = tenant.clone();
         let key = key.clone();
         tokio::spawn(async move {
-            let _body_permit = body_permit;
             let result = ingest_body(
                 &state,
                 &tenant,
@@ -402,7 +401,7 @@ pub(super) async fn ingest_request(
                 params,
                 format,
                 encoding,
-                body,
+                (body, body_permit),
                 now,
             )
             .await;
@@ -440,7 +439,7 @@ async fn ingest_body(
     params: Params,
     format: BodyFormat,
     encoding: ContentEncoding,
-    body: Bytes,
+    (body, body_permit): (Bytes, OwnedSemaphorePermit),
     now: i64,
 ) -> Result<(Response, Vec<u8>), ApiError> {
     let cfg = &state.config.ingest;
@@ -458,7 +457,10 @@ async fn ingest_body(
     } else {
         (body.len() * 8).min(cfg.max_decompressed_bytes)
     };
-    let _parse_permit = reserve(state, text_bytes * 4).await?;
+    // one reservation for the body and its decoding: the body's own is given back first, as
+    // holding it while waiting for more could leave every request waiting on the others
+    drop(body_permit);
+    let _permit = reserve(state, body.len() + text_bytes * 4).await?;
     let ctx = ParseContext {
         received_at: now,
         default_source: params.source,
@@ -590,18 +592,39 @@ fn prepare(
             other => ApiError::bad_request(other.to_string()),
         })?;
     let policy = tenants.get(&tenant);
-    if let Err(limited) = tenants.charge(&policy, raw.len()) {
-        let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        return Err(ApiError {
-            retry_after: Some(secs),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("tenant '{tenant}' is over its ingest rate; nothing was ingested: retry after {secs}s or send less"),
-            )
+    match tenants.charge(&policy, raw.len()) {
+        Ok(()) => {}
+        Err(RateLimited::Wait(wait)) => {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return Err(ApiError {
+                retry_after: Some(secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("tenant '{tenant}' is over its ingest rate; nothing was ingested: retry after {secs}s or send less"),
+                )
+            }
+            .because("rate_limited"));
         }
-        .because("rate_limited"));
+        Err(RateLimited::LargerThanBurst { burst_bytes }) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "this request decodes to {} bytes, more than tenant '{tenant}' may send at once ({burst_bytes} bytes): split it into smaller batches",
+                    raw.len()
+                ),
+            )
+            .because("rate_limited"));
+        }
     }
     let mut parsed = parse_body(&raw, format, ctx);
+    if let Some(r) = &policy.redactor {
+        // error messages quote the bad value, and the answer is stored (WAL, idempotency)
+        for e in parsed.errors.iter_mut() {
+            if let std::borrow::Cow::Owned(text) = r.redact_str(&e.error) {
+                e.error = text;
+            }
+        }
+    }
     let redacted = match &policy.redactor {
         Some(r) => parsed
             .events
@@ -651,9 +674,14 @@ fn redact_event(redactor: &Redactor, event: &mut Event) -> bool {
         }
     };
     text(&mut event.message);
-    for s in [&mut event.service, &mut event.host, &mut event.source]
-        .into_iter()
-        .flatten()
+    for s in [
+        &mut event.level,
+        &mut event.service,
+        &mut event.host,
+        &mut event.source,
+    ]
+    .into_iter()
+    .flatten()
     {
         text(s);
     }

@@ -197,6 +197,43 @@ pub fn json_ok(body: impl Into<axum::body::Body>) -> Response {
     (StatusCode::OK, json_headers(), body.into()).into_response()
 }
 
+/// The pairs of a query string, decoded strictly: `+` is a space, every `%` must start a
+/// two-digit hex escape and the decoded text must be UTF-8 (a lenient decoder would search
+/// for something other than what the user typed).
+pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let raw = raw.unwrap_or("");
+    let mut pairs = Vec::new();
+    for part in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let key = decode_component(k)
+            .map_err(|e| ApiError::bad_request(format!("query string: parameter name {e}")))?;
+        let value = decode_component(v)
+            .map_err(|e| ApiError::bad_request(format!("query string: parameter '{key}' {e}")))?;
+        pairs.push((key, value));
+    }
+    Ok(pairs)
+}
+
+fn decode_component(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    for (i, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b'%') {
+        let ok = bytes.len() > i + 2
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit();
+        if !ok {
+            let shown: String = text[i..].chars().take(3).collect();
+            return Err(format!(
+                "has a bad percent-escape '{shown}' at byte {i}: write % as %25"
+            ));
+        }
+    }
+    let plus_as_space = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "is not UTF-8 once decoded: percent-encode UTF-8 text".to_string())
+}
+
 /// Nanoseconds since the epoch, now.
 pub fn now_nanos() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64

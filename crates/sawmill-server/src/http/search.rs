@@ -22,8 +22,7 @@ const SEARCH_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 type Params = Vec<(String, String)>;
 
 fn query_params(raw: Option<&str>) -> Result<Params, ApiError> {
-    serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("cannot read the query string: {e}")))
+    super::query_pairs(raw)
 }
 
 fn json_params(body: &[u8]) -> Result<Params, ApiError> {
