@@ -258,9 +258,11 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
 
     let url = args.server.url.clone();
     let key = args.server.api_key.clone();
+    let tenant = args.server.tenant.clone();
     let config = Config::from_lookup(|name| match name {
         "SAWMILL_URL" => Some(url.clone()),
         "SAWMILL_API_KEY" => key.clone(),
+        "SAWMILL_TENANT" => tenant.clone(),
         _ => None,
     })
     .map_err(anyhow::Error::msg)?;

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `SAWMILL_URL` | required | the server's base URL |
 //! | `SAWMILL_API_KEY` | none | ingest key, sent as `Authorization: Bearer` |
+//! | `SAWMILL_TENANT` | none | tenant to ship as, with an operator key (`X-Sawmill-Tenant`) |
 //! | `SAWMILL_FAILURE_BUCKET` | none | where undeliverable batches are stored |
 //! | `SAWMILL_FAILURE_PREFIX` | `sawmill-failed/` | key prefix in that bucket |
 //! | `SAWMILL_STATIC_FIELDS` | none | JSON object added to every event |
@@ -46,6 +47,8 @@ pub struct Config {
     /// `…/api/v1/ingest` on the server.
     pub ingest_url: String,
     pub api_key: Option<String>,
+    /// Sent as `X-Sawmill-Tenant` (operator keys choose their tenant with it).
+    pub tenant: Option<String>,
     pub failure_bucket: Option<String>,
     pub failure_prefix: String,
     pub static_fields: serde_json::Map<String, serde_json::Value>,
@@ -144,6 +147,14 @@ impl Config {
         Ok(Config {
             ingest_url: format!("{url}/api/v1/ingest"),
             api_key: var("SAWMILL_API_KEY"),
+            tenant: match var("SAWMILL_TENANT") {
+                Some(t) => {
+                    sawmill_core::tenant::check_tenant(&t)
+                        .map_err(|e| format!("SAWMILL_TENANT: {e}"))?;
+                    Some(t)
+                }
+                None => None,
+            },
             failure_bucket: var("SAWMILL_FAILURE_BUCKET"),
             failure_prefix,
             static_fields,
@@ -176,6 +187,16 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn the_tenant_is_checked() {
+        let url = ("SAWMILL_URL", "http://127.0.0.1:7480");
+        let c = config(&[url, ("SAWMILL_TENANT", "acme")]).unwrap();
+        assert_eq!(c.tenant.as_deref(), Some("acme"));
+        assert!(config(&[url]).unwrap().tenant.is_none());
+        let err = config(&[url, ("SAWMILL_TENANT", "Acme/x")]).unwrap_err();
+        assert!(err.contains("SAWMILL_TENANT"), "{err}");
     }
 
     #[test]

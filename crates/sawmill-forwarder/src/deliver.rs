@@ -250,6 +250,9 @@ impl Shipper {
         if let Some(key) = &self.config.api_key {
             req = req.bearer_auth(key);
         }
+        if let Some(tenant) = &self.config.tenant {
+            req = req.header("x-sawmill-tenant", tenant);
+        }
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
