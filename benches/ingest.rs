@@ -69,12 +69,20 @@ fn main() {
         "[index]\nrefresh_interval = \"{refresh}\"\nhot_retention = \"3650d\"\nwriter_threads = {threads}\nwriter_memory_mib = {memory}\n"
     );
     // --secure yes: a tenant key for ingest and search, the tenant's rate limit on (high
-    // enough never to refuse, so its cost is measured, not its refusals) and every built-in
-    // redaction detector; an operator key for the metrics
+    // enough never to refuse, so its cost is measured, not its refusals) and the redaction
+    // detectors of --redact (default all; none for no redaction); an operator key for the
+    // metrics
     let secure = arg("secure", "no") == "yes";
+    let redact = arg("redact", "all");
     let config = if secure {
+        let redact_line = if redact == "none" {
+            String::new()
+        } else {
+            let names: Vec<String> = redact.split(',').map(|n| format!("\"{n}\"")).collect();
+            format!("redact = [{}]\n", names.join(", "))
+        };
         format!(
-            "{config}[tenants.bench]\ningest_bytes_per_sec = 10000000000\ningest_burst_bytes = 20000000000\nredact = [\"all\"]\n"
+            "{config}[tenants.bench]\ningest_bytes_per_sec = 10000000000\ningest_burst_bytes = 20000000000\n{redact_line}"
         )
     } else {
         config
@@ -140,6 +148,10 @@ fn main() {
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
             .unwrap_or(f64::NAN)
     };
+    let refusals: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sawmill_rejected_requests_total{"))
+        .collect();
     let commits = metric("sawmill_index_commit_seconds_count");
     let commit_secs = metric("sawmill_index_commit_seconds_sum");
     let fsyncs = metric("sawmill_wal_fsync_seconds_count");
@@ -150,8 +162,11 @@ fn main() {
 
     let mb = total_bytes as f64 / 1e6;
     println!("corpus: {} ({n_events} events, {mb:.1} MB)", path.display());
+    if !refusals.is_empty() {
+        println!("  refused and retried: {}", refusals.join(", "));
+    }
     if secure {
-        println!("secure: API key (tenant bench), rate limit on, redaction of every built-in detector: {redacted} events redacted");
+        println!("secure: API key (tenant bench), rate limit on, redaction {redact}: {redacted} events redacted");
     }
     println!(
         "sawmill: clients={clients} batch_bytes={batch_bytes} refresh={refresh}: acked in {:.2}s, searchable in {:.2}s: {:.0} events/s, {:.1} MB/s, peak RSS {rss:.0} MiB, server CPU {cpu:.2}s ({:.1} MB per CPU-second)",
