@@ -118,7 +118,7 @@ impl Redactor {
                     Check::None,
                 ),
                 Detector::Ipv4 => (
-                    r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+                    r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
                     0,
                     Check::None,
                 ),
@@ -132,7 +132,7 @@ impl Redactor {
                     usize::MAX,
                     Check::None,
                 ),
-                Detector::Card => (r"\b\d(?:[ \-]?\d){12,18}\b", 0, Check::Luhn),
+                Detector::Card => (r"\b[0-9](?:[ \-]?[0-9]){12,18}\b", 0, Check::Luhn),
                 Detector::Bearer => (r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)", 1, Check::None),
             };
             rules.push(Rule {
@@ -278,6 +278,16 @@ mod tests {
 
     fn all() -> Redactor {
         Redactor::new(&Detector::ALL, &[]).unwrap()
+    }
+
+    #[test]
+    fn only_ascii_digits_make_addresses_and_card_numbers() {
+        let r = all();
+        // Arabic-Indic digits: neither an IPv4 address nor a card number
+        for text in ["١.٢.٣.٤", "٤١١١١١١١١١١١١١١١"] {
+            assert_eq!(r.redact_str(text), text);
+        }
+        assert_eq!(r.redact_str("from 10.1.2.3"), "from [REDACTED:ipv4]");
     }
 
     #[test]

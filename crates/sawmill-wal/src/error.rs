@@ -78,6 +78,9 @@ pub enum Damage {
     ChecksumMismatch,
     /// A record claims to hold zero events.
     ZeroCount,
+    /// A record's sequence numbers would run past the largest one (the writer never writes
+    /// such a record).
+    SeqOverflow,
     /// A record's `first_seq` is not the continuation of the previous one.
     SequenceMismatch {
         /// The seq the record should start at.
@@ -125,6 +128,7 @@ impl fmt::Display for Damage {
             Damage::IncompleteRecord => f.write_str("incomplete record"),
             Damage::ChecksumMismatch => f.write_str("checksum mismatch"),
             Damage::ZeroCount => f.write_str("record with zero events"),
+            Damage::SeqOverflow => f.write_str("record whose sequence numbers overflow"),
             Damage::SequenceMismatch { expected, found } => {
                 write!(f, "sequence mismatch (expected {expected}, found {found})")
             }

@@ -203,6 +203,9 @@ impl Cursor {
         if h.count == 0 {
             return Err(self.corrupt(Damage::ZeroCount));
         }
+        if h.first_seq.checked_add(u64::from(h.count)).is_none() {
+            return Err(self.corrupt(Damage::SeqOverflow));
+        }
         let step = if h.end_seq() <= from_seq {
             // len fits in i64: it is a u32.
             self.r

@@ -335,6 +335,9 @@ fn read_record(
     if h.count == 0 {
         return Ok(Err(Damage::ZeroCount));
     }
+    if h.first_seq.checked_add(u64::from(h.count)).is_none() {
+        return Ok(Err(Damage::SeqOverflow));
+    }
     if h.first_seq != expected {
         return Ok(Err(Damage::SequenceMismatch {
             expected,
