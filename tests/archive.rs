@@ -90,14 +90,14 @@ impl Backend {
     /// Every archive object: (key, decompressed lines), in key order.
     fn objects(&self, server: &Server) -> Vec<(String, Vec<Value>)> {
         match self {
-            Backend::Fs => objects(&archive_root(server)),
+            Backend::Fs => common::archive_objects(&archive_root(server)),
             Backend::S3(moto) => moto
                 .list(BUCKET, "")
                 .into_iter()
                 .map(|(key, size, _)| {
                     let bytes = moto.get(BUCKET, &key);
                     assert_eq!(bytes.len() as u64, size, "{key}: listed size");
-                    let lines = decode(&key, &bytes);
+                    let lines = common::decode_archive_object(&key, &bytes);
                     (key, lines)
                 })
                 .collect(),
@@ -107,7 +107,7 @@ impl Backend {
     /// How many archive objects there are (without reading them).
     fn object_count(&self, server: &Server) -> usize {
         match self {
-            Backend::Fs => file_count(&archive_root(server)),
+            Backend::Fs => common::files_under(&archive_root(server)).len(),
             Backend::S3(moto) => moto.list(BUCKET, "").len(),
         }
     }
@@ -115,64 +115,6 @@ impl Backend {
 
 fn archive_root(server: &Server) -> PathBuf {
     server.data_dir.join("archive")
-}
-
-/// The NDJSON lines of a zstd archive object.
-fn decode(key: &str, bytes: &[u8]) -> Vec<Value> {
-    let raw = zstd::decode_all(bytes).unwrap_or_else(|e| panic!("{key}: not zstd: {e}"));
-    let text = String::from_utf8(raw).unwrap_or_else(|e| panic!("{key}: not UTF-8: {e}"));
-    text.lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{key}: line {l:?}: {e}"))
-        })
-        .collect()
-}
-
-/// Every archive object under `root`: (key relative to root, decompressed lines).
-fn objects(root: &Path) -> Vec<(String, Vec<Value>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            let bytes = std::fs::read(&path).unwrap();
-            let lines = decode(&key, &bytes);
-            out.push((key, lines));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
-/// How many files there are under `root`.
-fn file_count(root: &Path) -> usize {
-    let mut count = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                count += 1;
-            }
-        }
-    }
-    count
 }
 
 /// `logs/v1/tenant=default/dt=YYYY-MM-DD/hour=HH/test-node-<first>-<last>-<id>.ndjson.zst`:

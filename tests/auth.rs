@@ -859,43 +859,6 @@ fn every_endpoint_answers_by_key_scope_and_tenant() {
 
 // ----- 2. tenants see only their own events -----
 
-/// Every archive object under `root`: (path relative to root, decompressed NDJSON lines).
-fn archive_objects(root: &Path) -> Vec<(String, Vec<Value>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .to_string();
-            if !key.ends_with(".ndjson.zst") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            let raw =
-                zstd::decode_all(&bytes[..]).unwrap_or_else(|e| panic!("{key}: not zstd: {e}"));
-            let lines = String::from_utf8(raw)
-                .unwrap_or_else(|e| panic!("{key}: not UTF-8: {e}"))
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{key}: {l:?}: {e}")))
-                .collect();
-            out.push((key, lines));
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 fn events(who: &str, n: usize, extra: Value) -> String {
     (0..n)
         .map(|i| {
@@ -1119,7 +1082,7 @@ fn tenants_see_and_archive_only_their_own_events() {
     // archive objects: A's events under tenant=a only, B's under tenant=b only
     let flushed = api.call("POST", "/api/v1/admin/flush", &op, None, None);
     assert_eq!(flushed.status, 200, "flush: {}", flushed.text);
-    let objects = archive_objects(&data.join("archive"));
+    let objects = common::archive_objects(&data.join("archive"));
     assert!(
         !objects.is_empty(),
         "no archive objects under {} after flush ({})",

@@ -537,3 +537,50 @@ pub fn run_sawmill(args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> Ou
         stderr: err_reader.join().unwrap_or_default(),
     }
 }
+
+/// Every file under `root` (recursively), as paths relative to `root` with `/`, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The NDJSON lines of a zstd archive object (`key` names it in failure messages).
+pub fn decode_archive_object(key: &str, bytes: &[u8]) -> Vec<Value> {
+    let raw = zstd::decode_all(bytes).unwrap_or_else(|e| panic!("{key}: not zstd: {e}"));
+    let text = String::from_utf8(raw).unwrap_or_else(|e| panic!("{key}: not UTF-8: {e}"));
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{key}: line {l:?}: {e}"))
+        })
+        .collect()
+}
+
+/// Every archive object (`*.ndjson.zst`) of a local-folder archive under `root`: (key
+/// relative to root, decompressed lines), sorted by key.
+pub fn archive_objects(root: &Path) -> Vec<(String, Vec<Value>)> {
+    files_under(root)
+        .into_iter()
+        .filter(|key| key.ends_with(".ndjson.zst"))
+        .map(|key| {
+            let bytes =
+                std::fs::read(root.join(&key)).unwrap_or_else(|e| panic!("cannot read {key}: {e}"));
+            let lines = decode_archive_object(&key, &bytes);
+            (key, lines)
+        })
+        .collect()
+}
