@@ -312,6 +312,12 @@ const ENDPOINTS: &[Endpoint] = &[
         normal: 200,
     },
     Endpoint {
+        method: "POST",
+        path: "/api/v1/firehose",
+        need: Need::Tenant("ingest"),
+        normal: 200,
+    },
+    Endpoint {
         method: "GET",
         path: "/api/v1/search?q=*&start=0&end=now&limit=1",
         need: Need::Tenant("search"),
@@ -416,6 +422,17 @@ impl Endpoint {
         match (self.method, self.path) {
             ("POST", "/api/v1/ingest") => {
                 Some(json!({"message": "matrix event", "cell": cell}).to_string() + "\n")
+            }
+            // the same event as a Firehose delivery (its cells land in the same sets)
+            ("POST", "/api/v1/firehose") => {
+                use base64::Engine;
+                let record = json!({"message": "matrix event", "cell": cell}).to_string();
+                let data = base64::engine::general_purpose::STANDARD.encode(record);
+                Some(
+                    json!({"requestId": format!("matrix-{cell}"), "timestamp": 0,
+                           "records": [{"data": data}]})
+                    .to_string(),
+                )
             }
             ("POST", "/api/v1/search") => {
                 Some(json!({"q": "*", "start": "0", "end": "now", "limit": 1}).to_string())
@@ -602,12 +619,25 @@ fn every_endpoint_answers_by_key_scope_and_tenant() {
                         got.www_authenticate.as_deref(),
                         Some("Bearer realm=\"sawmill\""),
                     );
-                    unauthorized.push((label.clone(), got.text.clone()));
+                    // Firehose answers in its own shape, with the same message
+                    let text = if ep.path == "/api/v1/firehose" {
+                        json!({"error": got.json["errorMessage"]}).to_string()
+                    } else {
+                        got.text.clone()
+                    };
+                    unauthorized.push((label.clone(), text));
                 }
-                403 => checks.truth(
-                    &format!("{label}: 403 without a JSON error: {}", got.text),
-                    got.json["error"].as_str().is_some_and(|e| !e.is_empty()),
-                ),
+                403 => {
+                    let field = if ep.path == "/api/v1/firehose" {
+                        "errorMessage"
+                    } else {
+                        "error"
+                    };
+                    checks.truth(
+                        &format!("{label}: 403 without a JSON {field}: {}", got.text),
+                        got.json[field].as_str().is_some_and(|e| !e.is_empty()),
+                    )
+                }
                 404 => checks.truth(
                     &format!(
                         "{label}: 404 from the router, not the handler: {}",

@@ -227,6 +227,7 @@ fn write_lines(data: &[u8], out: &mut Vec<u8>) {
 /// Rewrites an ingest answer into Firehose's shape.
 async fn answer(response: Response, request_id: Option<String>) -> Response {
     let status = response.status();
+    let kept = response.headers().clone();
     let message = if status.is_success() {
         None
     } else {
@@ -251,6 +252,11 @@ async fn answer(response: Response, request_id: Option<String>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    for name in [header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+        if let Some(v) = kept.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
     r
 }
 
