@@ -93,7 +93,12 @@ impl TenantConfig {
     pub fn over(&self, defaults: &TenantConfig) -> TenantConfig {
         TenantConfig {
             ingest_bytes_per_sec: self.ingest_bytes_per_sec.or(defaults.ingest_bytes_per_sec),
-            ingest_burst_bytes: self.ingest_burst_bytes.or(defaults.ingest_burst_bytes),
+            // a tenant that sets its own rate gets its own default burst (twice its rate),
+            // not the burst that went with the default rate
+            ingest_burst_bytes: match self.ingest_bytes_per_sec {
+                Some(_) => self.ingest_burst_bytes,
+                None => self.ingest_burst_bytes.or(defaults.ingest_burst_bytes),
+            },
             redact: self.redact.clone().or_else(|| defaults.redact.clone()),
             redact_patterns: self
                 .redact_patterns
