@@ -1159,10 +1159,25 @@ fn tenants_see_and_archive_only_their_own_events() {
 // ----- 3. keys created and revoked while the server runs; audit; metrics -----
 
 /// The lines of `audit.log`, parsed.
+/// The server appends its audit lines from a thread of its own, just after answering: the
+/// file is read once it has stopped growing (at most 5 s).
 fn audit_lines(data: &Path) -> Vec<Value> {
     let path = data.join("audit.log");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let read = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut text = read();
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        let again = read();
+        if again == text || Instant::now() > deadline {
+            text = again;
+            break;
+        }
+        text = again;
+    }
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?}: {e}")))
         .collect()

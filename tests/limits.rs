@@ -973,34 +973,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// search (every hit comes from that store).
 fn file_contents(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for rel in common::files_under(root) {
+        let path = root.join(rel);
+        let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(path);
-            } else if kind.is_file() {
-                let Ok(bytes) = std::fs::read(&path) else {
-                    continue;
-                };
-                if bytes.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
-                    match zstd::stream::decode_all(&bytes[..]) {
-                        Ok(plain) => out.push((path.with_extension("zst(decompressed)"), plain)),
-                        Err(e) => panic!(
-                            "{} looks like zstd but does not decode: {e}",
-                            path.display()
-                        ),
-                    }
-                }
-                out.push((path, bytes));
+        if bytes.starts_with(&[0x28, 0xB5, 0x2F, 0xFD]) {
+            match zstd::stream::decode_all(&bytes[..]) {
+                Ok(plain) => out.push((path.with_extension("zst(decompressed)"), plain)),
+                Err(e) => panic!(
+                    "{} looks like zstd but does not decode: {e}",
+                    path.display()
+                ),
             }
         }
+        out.push((path, bytes));
     }
     out
 }

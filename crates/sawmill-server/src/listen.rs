@@ -134,10 +134,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            metrics
-                .rejected_requests
-                .with_label_values(&["connections"])
-                .inc();
+            metrics.refuse("connections");
             drop(tcp);
             continue;
         };

@@ -51,6 +51,11 @@ fn latency_buckets() -> Vec<f64> {
 }
 
 impl Metrics {
+    /// Counts a request refused as a whole in `sawmill_rejected_requests_total{reason}`.
+    pub fn refuse(&self, reason: &str) {
+        self.rejected_requests.with_label_values(&[reason]).inc();
+    }
+
     /// Creates and registers every metric.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();

@@ -249,6 +249,7 @@ pub async fn run(
     let state2 = state.clone();
     tokio::task::spawn_blocking(move || maintenance_step(&state2)).await?;
     wal.close();
+    state.audit.close();
     tracing::info!("stopped");
     Ok(())
 }

@@ -107,11 +107,7 @@ fn requested_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Decides whether the request may go on and with which [`Caller`].
 pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let reject = |reason: &'static str, error: ApiError| {
-        state
-            .metrics
-            .rejected_requests
-            .with_label_values(&[reason])
-            .inc();
+        state.metrics.refuse(reason);
         error
     };
     let keys = match state.keys.current_or_reloaded() {

@@ -208,11 +208,7 @@ pub(super) fn count_outcome(state: &State, result: Result<Response, ApiError>) -
                 s if s.is_server_error() => "internal",
                 _ => "bad_request",
             });
-            state
-                .metrics
-                .rejected_requests
-                .with_label_values(&[reason])
-                .inc();
+            state.metrics.refuse(reason);
             e.into_response()
         }
     };

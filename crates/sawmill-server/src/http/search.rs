@@ -152,11 +152,7 @@ async fn permit(state: &State) -> Result<OwnedSemaphorePermit, ApiError> {
 
 /// Counts a refusal in `sawmill_rejected_requests_total{reason}`.
 fn refused(state: &State, reason: &'static str, error: ApiError) -> ApiError {
-    state
-        .metrics
-        .rejected_requests
-        .with_label_values(&[reason])
-        .inc();
+    state.metrics.refuse(reason);
     error
 }
 
