@@ -44,7 +44,7 @@
 mod support;
 
 #[allow(dead_code)]
-#[path = "../tests/common/moto.rs"]
+#[path = "../tests/it/common/moto.rs"]
 mod moto;
 
 use moto::Moto;

@@ -54,14 +54,14 @@ pub struct FollowArgs {
     #[arg(long, value_parser = ["beginning", "end"], default_value = "beginning", requires = "follow")]
     pub start_at: String,
     /// Longest a line waits in a batch that is not full before it is sent.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION", requires = "follow")]
+    #[arg(long, value_parser = sawmill_core::parse_duration, default_value = "1s", value_name = "DURATION", requires = "follow")]
     pub flush_interval: Duration,
     /// How often files are checked for new lines, new files, rotation and truncation.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms", value_name = "DURATION", requires = "follow")]
+    #[arg(long, value_parser = sawmill_core::parse_duration, default_value = "250ms", value_name = "DURATION", requires = "follow")]
     pub poll_interval: Duration,
     /// A last line without its newline is sent once the file has been idle this long
     /// (`0s`: wait for the newline however long it takes).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION", requires = "follow")]
+    #[arg(long, value_parser = sawmill_core::parse_duration, default_value = "5s", value_name = "DURATION", requires = "follow")]
     pub partial_line_timeout: Duration,
     /// Longer lines are cut to this many bytes with a warning (NDJSON lines, which a cut
     /// would break, are skipped with a warning).
@@ -72,14 +72,14 @@ pub struct FollowArgs {
     #[arg(long, value_name = "REGEX", requires = "follow")]
     pub multiline_start: Option<String>,
     /// A multi-line record is sent once nothing has been appended for this long.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION", requires = "multiline_start")]
+    #[arg(long, value_parser = sawmill_core::parse_duration, default_value = "1s", value_name = "DURATION", requires = "multiline_start")]
     pub multiline_timeout: Duration,
     /// Largest multi-line record; a continuation line that does not fit starts a new record.
     #[arg(long, default_value_t = 256 << 10, value_name = "BYTES", requires = "multiline_start")]
     pub multiline_max_bytes: usize,
     /// A file renamed away or deleted is still read until it has been idle this long (a
     /// program may write a few more lines before it reopens its log).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION", requires = "follow")]
+    #[arg(long, value_parser = sawmill_core::parse_duration, default_value = "5s", value_name = "DURATION", requires = "follow")]
     pub rotate_wait: Duration,
 }
 

@@ -168,24 +168,13 @@ enum Target {
 }
 
 async fn sns_client(region: Option<&str>, endpoint: Option<&str>) -> aws_sdk_sns::Client {
-    use aws_smithy_http_client::tls;
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        );
-    if let Some(r) = region {
-        loader = loader.region(aws_config::Region::new(r.to_string()));
-    }
-    let shared = loader.load().await;
+    let shared = sawmill_aws::sdk_config(&sawmill_aws::AwsSettings {
+        region: region.map(str::to_string),
+        connect_timeout: Duration::from_secs(3),
+        attempt_timeout: Duration::from_secs(10),
+        max_attempts: 3,
+    })
+    .await;
     let mut config = aws_sdk_sns::config::Builder::from(&shared);
     if let Some(e) = endpoint {
         config = config.endpoint_url(e);

@@ -171,31 +171,13 @@ impl S3Store {
 
     /// Builds the client without contacting the bucket.
     pub async fn new(settings: &S3Settings) -> Result<S3Store, StoreError> {
-        use aws_config::retry::RetryConfig;
-        use aws_config::timeout::TimeoutConfig;
-        use aws_smithy_http_client::tls;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(http)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5).min(settings.request_timeout))
-                    .operation_attempt_timeout(settings.request_timeout)
-                    .build(),
-            )
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(3)
-                    .with_initial_backoff(Duration::from_millis(200)),
-            );
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        let shared = loader.load().await;
+        let shared = sawmill_aws::sdk_config(&sawmill_aws::AwsSettings {
+            region: settings.region.clone(),
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: settings.request_timeout,
+            max_attempts: 3,
+        })
+        .await;
         if shared.region().is_none() {
             return Err(remote(
                 "configure",

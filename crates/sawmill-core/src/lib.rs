@@ -25,21 +25,29 @@
 //! # Ok::<(), sawmill_core::DecodeError>(())
 //! ```
 
+pub mod answer;
 pub mod decode;
 pub mod event;
+pub mod hash;
 pub mod normalize;
 pub mod parse;
 pub mod record;
 pub mod redact;
+pub mod retry;
 pub mod tenant;
 pub mod time;
 
+pub use answer::IngestAnswer;
 pub use decode::{decode_body, decompress, ContentEncoding, DecodeError, Limits};
 pub use event::{Event, EventError};
+pub use hash::{fnv1a64, Fnv1a64};
 pub use normalize::{normalize_level, normalize_object, NormalizeError};
 pub use parse::{
-    parse_body, parse_json_line, BodyFormat, LineError, ParseContext, Parsed, MAX_LISTED_ERRORS,
+    parse_body, parse_json_line, BodyFormat, InvalidLine, LineError, ParseContext, Parsed,
+    MAX_LISTED_ERRORS,
 };
+pub use retry::RetryPolicy;
 pub use time::{
     format_rfc3339, parse_duration, parse_rfc3339, parse_time_param, parse_timestamp_value,
+    InvalidTime,
 };

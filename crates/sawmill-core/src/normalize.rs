@@ -208,7 +208,7 @@ fn take_timestamp(obj: &mut Map<String, Value>, mask: u32) -> Result<Option<i64>
         }
         let nanos = parse_timestamp_value(value).map_err(|problem| NormalizeError {
             field: key.to_owned(),
-            problem,
+            problem: problem.to_string(),
         })?;
         obj.shift_remove(key);
         return Ok(Some(nanos));

@@ -11,7 +11,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::decode::Limits;
 use crate::event::Event;
-use crate::normalize::normalize_object;
+use crate::normalize::{normalize_object, NormalizeError};
 
 /// How many line errors [`Parsed::errors`] lists at most.
 pub const MAX_LISTED_ERRORS: usize = 100;
@@ -46,7 +46,7 @@ impl BodyFormat {
 }
 
 /// A rejected line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LineError {
     /// 1-based line number in the (decoded) body.
     pub line: usize,
@@ -119,7 +119,7 @@ pub fn parse_body(body: &[u8], format: BodyFormat, ctx: &ParseContext) -> Parsed
                 if parsed.errors.len() < MAX_LISTED_ERRORS {
                     parsed.errors.push(LineError {
                         line: index + 1,
-                        error,
+                        error: error.to_string(),
                     });
                 }
             }
@@ -128,16 +128,34 @@ pub fn parse_body(body: &[u8], format: BodyFormat, ctx: &ParseContext) -> Parsed
     parsed
 }
 
-fn parse_line(line: &[u8], format: BodyFormat, ctx: &ParseContext) -> Result<Event, String> {
+/// Why a line (or a document) is not an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidLine {
+    #[error("line is {len} bytes; the limit is {max}")]
+    TooLong { len: usize, max: usize },
+    #[error("line is not valid UTF-8 (bad byte at offset {offset} of the line): send UTF-8 text")]
+    NotUtf8 { offset: usize },
+    #[error("event has too many fields: the limit is {max} leaf values")]
+    TooManyFields { max: usize },
+    #[error("event is nested too deeply: the limit is {max} levels")]
+    TooDeep { max: usize },
+    /// Not JSON, or JSON but not an object: serde_json's reason and the column.
+    #[error("{0}")]
+    Json(String),
+    #[error(transparent)]
+    Normalize(#[from] NormalizeError),
+}
+
+fn parse_line(line: &[u8], format: BodyFormat, ctx: &ParseContext) -> Result<Event, InvalidLine> {
     let max = ctx.limits.max_line_bytes;
     if line.len() > max {
-        return Err(format!("line is {} bytes; the limit is {max}", line.len()));
+        return Err(InvalidLine::TooLong {
+            len: line.len(),
+            max,
+        });
     }
-    let text = std::str::from_utf8(line).map_err(|e| {
-        format!(
-            "line is not valid UTF-8 (bad byte at offset {} of the line): send UTF-8 text",
-            e.valid_up_to()
-        )
+    let text = std::str::from_utf8(line).map_err(|e| InvalidLine::NotUtf8 {
+        offset: e.valid_up_to(),
     })?;
     match format {
         BodyFormat::Ndjson => parse_json_line(text, ctx),
@@ -151,7 +169,7 @@ fn parse_line(line: &[u8], format: BodyFormat, ctx: &ParseContext) -> Result<Eve
 
 /// Parses and normalizes one JSON object (one NDJSON line), enforcing
 /// `max_fields` and `max_depth` (but not `max_line_bytes`).
-pub fn parse_json_line(text: &str, ctx: &ParseContext) -> Result<Event, String> {
+pub fn parse_json_line(text: &str, ctx: &ParseContext) -> Result<Event, InvalidLine> {
     let limits = &ctx.limits;
     let mut budget = Budget {
         fields_left: limits.max_fields,
@@ -168,19 +186,21 @@ pub fn parse_json_line(text: &str, ctx: &ParseContext) -> Result<Event, String> 
         Ok(obj) => obj,
         Err(e) => {
             return Err(match budget.exceeded {
-                Some(Exceeded::Fields) => format!(
-                    "event has too many fields: the limit is {} leaf values",
-                    limits.max_fields
-                ),
-                Some(Exceeded::Depth) => format!(
-                    "event is nested too deeply: the limit is {} levels",
-                    limits.max_depth
-                ),
-                None => json_error(&e),
+                Some(Exceeded::Fields) => InvalidLine::TooManyFields {
+                    max: limits.max_fields,
+                },
+                Some(Exceeded::Depth) => InvalidLine::TooDeep {
+                    max: limits.max_depth,
+                },
+                None => InvalidLine::Json(json_error(&e)),
             })
         }
     };
-    normalize_object(obj, ctx.received_at, ctx.default_source.as_deref()).map_err(|e| e.to_string())
+    Ok(normalize_object(
+        obj,
+        ctx.received_at,
+        ctx.default_source.as_deref(),
+    )?)
 }
 
 /// A serde_json error as `invalid JSON: <what> at column <n>`.
@@ -472,7 +492,7 @@ mod tests {
     fn depth_limit() {
         let c = ctx();
         assert!(parse_json_line(&nested(32), &c).is_ok());
-        let err = parse_json_line(&nested(33), &c).unwrap_err();
+        let err = parse_json_line(&nested(33), &c).unwrap_err().to_string();
         assert_eq!(err, "event is nested too deeply: the limit is 32 levels");
         let arrays = format!("{{\"x\":{}1{}}}", "[".repeat(31), "]".repeat(31));
         assert!(parse_json_line(&arrays, &c).is_ok());
@@ -480,7 +500,7 @@ mod tests {
         assert!(parse_json_line(&arrays, &c).is_err());
         // Far deeper than serde_json's own recursion limit.
         let deep = format!("{{\"x\":{}", "[".repeat(100_000));
-        let err = parse_json_line(&deep, &c).unwrap_err();
+        let err = parse_json_line(&deep, &c).unwrap_err().to_string();
         assert!(err.contains("limit is 32"), "{err}");
     }
 
@@ -492,7 +512,7 @@ mod tests {
             format!("{{{}}}", fields.join(","))
         };
         assert!(parse_json_line(&obj(1000), &c).is_ok());
-        let err = parse_json_line(&obj(1001), &c).unwrap_err();
+        let err = parse_json_line(&obj(1001), &c).unwrap_err().to_string();
         assert_eq!(
             err,
             "event has too many fields: the limit is 1000 leaf values"

@@ -42,8 +42,14 @@ impl Detector {
         }
     }
 
+    /// Every detector's name, comma-separated.
+    fn names() -> String {
+        let known: Vec<&str> = Detector::ALL.iter().map(|d| d.name()).collect();
+        known.join(", ")
+    }
+
     /// By name (`email`, `ipv4`, `ipv6`, `ip` for both, `aws_key`, `card`, `bearer`).
-    pub fn parse_list(names: &str) -> Result<Vec<Detector>, String> {
+    pub fn parse_list(names: &str) -> Result<Vec<Detector>, RedactError> {
         let mut out = Vec::new();
         for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let found: Vec<Detector> = match name {
@@ -55,11 +61,7 @@ impl Detector {
                     .collect(),
             };
             if found.is_empty() {
-                let known: Vec<&str> = Detector::ALL.iter().map(|d| d.name()).collect();
-                return Err(format!(
-                    "unknown redaction {name:?}: use {}, ip or all",
-                    known.join(", ")
-                ));
+                return Err(RedactError::UnknownDetector(name.to_owned()));
             }
             for d in found {
                 if !out.contains(&d) {
@@ -106,9 +108,28 @@ impl Default for Redactor {
     }
 }
 
+/// Redaction rules that cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    #[error("unknown redaction {0:?}: use {known}, ip or all", known = Detector::names())]
+    UnknownDetector(String),
+    #[error("built-in redaction {name}: {source}")]
+    BuiltIn {
+        name: &'static str,
+        source: regex::Error,
+    },
+    #[error("redaction pattern {name:?} is not a valid regex: {source}")]
+    Pattern { name: String, source: regex::Error },
+    #[error("redaction patterns: {0}")]
+    Set(#[source] regex::Error),
+}
+
 impl Redactor {
     /// Rules for `detectors` and for each `(name, regex)` custom pattern.
-    pub fn new(detectors: &[Detector], custom: &[(String, String)]) -> Result<Redactor, String> {
+    pub fn new(
+        detectors: &[Detector],
+        custom: &[(String, String)],
+    ) -> Result<Redactor, RedactError> {
         let mut rules = Vec::new();
         for d in detectors {
             let (pattern, group, check) = match d {
@@ -137,8 +158,10 @@ impl Redactor {
             };
             rules.push(Rule {
                 label: format!("[REDACTED:{}]", d.name()),
-                regex: Regex::new(pattern)
-                    .map_err(|e| format!("built-in redaction {}: {e}", d.name()))?,
+                regex: Regex::new(pattern).map_err(|source| RedactError::BuiltIn {
+                    name: d.name(),
+                    source,
+                })?,
                 group,
                 check,
             });
@@ -146,14 +169,16 @@ impl Redactor {
         for (name, pattern) in custom {
             rules.push(Rule {
                 label: format!("[REDACTED:{name}]"),
-                regex: Regex::new(pattern)
-                    .map_err(|e| format!("redaction pattern {name:?} is not a valid regex: {e}"))?,
+                regex: Regex::new(pattern).map_err(|source| RedactError::Pattern {
+                    name: name.clone(),
+                    source,
+                })?,
                 group: 0,
                 check: Check::None,
             });
         }
-        let any = RegexSet::new(rules.iter().map(|r| r.regex.as_str()))
-            .map_err(|e| format!("redaction patterns: {e}"))?;
+        let any =
+            RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(RedactError::Set)?;
         Ok(Redactor { rules, any })
     }
 
@@ -367,9 +392,11 @@ mod tests {
             Detector::parse_list("email, ip").unwrap(),
             vec![Detector::Email, Detector::Ipv4, Detector::Ipv6]
         );
-        let e = Detector::parse_list("emails").unwrap_err();
+        let e = Detector::parse_list("emails").unwrap_err().to_string();
         assert!(e.contains("unknown redaction \"emails\""), "{e}");
-        let e = Redactor::new(&[], &[("x".into(), "(".into())]).unwrap_err();
+        let e = Redactor::new(&[], &[("x".into(), "(".into())])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a valid regex"), "{e}");
     }
 

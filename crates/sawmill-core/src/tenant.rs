@@ -6,9 +6,14 @@ pub const DEFAULT_TENANT: &str = "default";
 /// Longest tenant name.
 pub const MAX_TENANT_LEN: usize = 64;
 
+/// A tenant name that breaks the rules of [`check_tenant`] (its first 80 characters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a tenant name: use 1 to {MAX_TENANT_LEN} characters a-z, 0-9, _ and -, starting with a letter or a digit")]
+pub struct InvalidTenant(pub String);
+
 /// Checks a tenant name: 1 to 64 characters of `[a-z0-9_-]`, starting with a letter or a
 /// digit.
-pub fn check_tenant(name: &str) -> Result<(), String> {
+pub fn check_tenant(name: &str) -> Result<(), InvalidTenant> {
     let ok = !name.is_empty()
         && name.len() <= MAX_TENANT_LEN
         && name
@@ -21,10 +26,7 @@ pub fn check_tenant(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{:?} is not a tenant name: use 1 to {MAX_TENANT_LEN} characters a-z, 0-9, _ and -, starting with a letter or a digit",
-            name.chars().take(80).collect::<String>()
-        ))
+        Err(InvalidTenant(name.chars().take(80).collect()))
     }
 }
 

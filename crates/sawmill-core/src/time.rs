@@ -89,6 +89,24 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     parse_rfc3339_checked(s).ok()
 }
 
+/// A time, timestamp or duration that cannot be read; the message says what was found and
+/// what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidTime(String);
+
+impl From<String> for InvalidTime {
+    fn from(message: String) -> Self {
+        InvalidTime(message)
+    }
+}
+
+impl From<&str> for InvalidTime {
+    fn from(message: &str) -> Self {
+        InvalidTime(message.to_owned())
+    }
+}
+
 /// Why a string was not turned into an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TimeError {
@@ -393,7 +411,7 @@ fn scale(mantissa: u128, exp10: i64, factor: u128) -> Option<u128> {
 /// The instant must lie between 1970-01-01 and 2262-04-11 (the end of `i64`
 /// nanoseconds). The error says what is wrong with the value, without naming
 /// the field.
-pub fn parse_timestamp_value(value: &Value) -> Result<i64, String> {
+pub fn parse_timestamp_value(value: &Value) -> Result<i64, InvalidTime> {
     let result = match value {
         Value::String(s) => match parse_rfc3339_checked(s) {
             Ok(n) => Ok(n),
@@ -404,7 +422,8 @@ pub fn parse_timestamp_value(value: &Value) -> Result<i64, String> {
                     return Err(format!(
                         "cannot read {} as an RFC 3339 time or epoch number",
                         show_value(value)
-                    ))
+                    )
+                    .into())
                 }
             },
         },
@@ -420,7 +439,8 @@ pub fn parse_timestamp_value(value: &Value) -> Result<i64, String> {
             return Err(format!(
                 "expected an RFC 3339 time string or an epoch number, found {}",
                 json_kind(other)
-            ))
+            )
+            .into())
         }
     };
     match result {
@@ -428,8 +448,9 @@ pub fn parse_timestamp_value(value: &Value) -> Result<i64, String> {
         Err(TimeError::Unreadable) => Err(format!(
             "cannot read {} as an RFC 3339 time or epoch number",
             show_value(value)
-        )),
-        _ => Err(format!("{} is outside {RANGE_TEXT}", show_value(value))),
+        )
+        .into()),
+        _ => Err(format!("{} is outside {RANGE_TEXT}", show_value(value)).into()),
     }
 }
 
@@ -481,7 +502,7 @@ pub(crate) fn json_kind(value: &Value) -> &'static str {
 /// `now` plus or minus a duration such as `now-15m`, `now-2h`, `now-7d`,
 /// `now+1h` (units `s`, `m`, `h`, `d`, `w` and anything else
 /// [`parse_duration`] reads, e.g. `now-1h30m`).
-pub fn parse_time_param(s: &str, now_nanos: i64) -> Result<i64, String> {
+pub fn parse_time_param(s: &str, now_nanos: i64) -> Result<i64, InvalidTime> {
     let t = s.trim();
     let unreadable = || {
         format!(
@@ -497,26 +518,24 @@ pub fn parse_time_param(s: &str, now_nanos: i64) -> Result<i64, String> {
         let (sign, dur) = match rest.as_bytes()[0] {
             b'-' => (-1i128, &rest[1..]),
             b'+' => (1i128, &rest[1..]),
-            _ => return Err(unreadable()),
+            _ => return Err(unreadable().into()),
         };
         let dur = parse_duration(dur).map_err(|e| format!("in {t:?}: {e}"))?;
         let nanos = i128::from(now_nanos) + sign * (dur.as_nanos() as i128);
         return i64::try_from(nanos)
-            .map_err(|_| format!("{t:?} is outside the representable range 1677..2262"));
+            .map_err(|_| format!("{t:?} is outside the representable range 1677..2262").into());
     }
     match parse_rfc3339_checked(t) {
         Ok(n) => return Ok(n),
         Err(TimeError::OutOfRange) => {
-            return Err(format!(
-                "{t:?} is outside the representable range 1677..2262"
-            ))
+            return Err(format!("{t:?} is outside the representable range 1677..2262").into())
         }
         Err(TimeError::Unreadable) => {}
     }
     match parse_epoch(t, EpochUnits::SecondsOrMillis) {
         Some(Ok(n)) => Ok(n),
-        Some(Err(_)) => Err(format!("{t:?} is outside {RANGE_TEXT}")),
-        None => Err(unreadable()),
+        Some(Err(_)) => Err(format!("{t:?} is outside {RANGE_TEXT}").into()),
+        None => Err(unreadable().into()),
     }
 }
 
@@ -526,10 +545,10 @@ pub fn parse_time_param(s: &str, now_nanos: i64) -> Result<i64, String> {
 /// Units: `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`, `w` and the words
 /// `sec(s)`, `second(s)`, `min(s)`, `minute(s)`, `hr(s)`, `hour(s)`,
 /// `day(s)`, `week(s)`. A lone `0` is zero; other numbers need a unit.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, InvalidTime> {
     let t = s.trim();
     if t.is_empty() {
-        return Err("empty duration: write a number and a unit, like 10s, 5m or 1h".to_owned());
+        return Err("empty duration: write a number and a unit, like 10s, 5m or 1h".into());
     }
     if t == "0" {
         return Ok(Duration::ZERO);
@@ -543,7 +562,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         if digits_end == 0 {
             return Err(format!(
                 "cannot read {t:?} as a duration: expected a number at {rest:?} (like 10s, 5m, 1h30m)"
-            ));
+            ).into());
         }
         let number: u128 = rest[..digits_end]
             .parse()
@@ -565,12 +584,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "" => {
                 return Err(format!(
                     "cannot read {t:?} as a duration: the number needs a unit (ms, s, m, h, d or w)"
-                ))
+                )
+                .into())
             }
             other => {
                 return Err(format!(
                 "cannot read {t:?} as a duration: unknown unit {other:?} (use ms, s, m, h, d or w)"
-            ))
+            )
+                .into())
             }
         };
         total = number
@@ -759,30 +780,40 @@ mod tests {
     fn timestamp_errors_say_what_is_wrong() {
         assert_eq!(
             parse_timestamp_value(&json!("yesterday")),
-            Err("cannot read \"yesterday\" as an RFC 3339 time or epoch number".to_owned())
+            Err("cannot read \"yesterday\" as an RFC 3339 time or epoch number".into())
         );
-        let before = parse_timestamp_value(&json!("1960-01-01T00:00:00Z")).unwrap_err();
+        let before = parse_timestamp_value(&json!("1960-01-01T00:00:00Z"))
+            .unwrap_err()
+            .to_string();
         assert!(
             before.contains("outside the supported range 1970"),
             "{before}"
         );
-        let neg = parse_timestamp_value(&json!(-5)).unwrap_err();
+        let neg = parse_timestamp_value(&json!(-5)).unwrap_err().to_string();
         assert!(neg.contains("outside"), "{neg}");
-        let huge = parse_timestamp_value(&json!(u64::MAX)).unwrap_err();
+        let huge = parse_timestamp_value(&json!(u64::MAX))
+            .unwrap_err()
+            .to_string();
         assert!(huge.contains("outside"), "{huge}");
-        let huge = parse_timestamp_value(&json!("99999999999999999999999")).unwrap_err();
+        let huge = parse_timestamp_value(&json!("99999999999999999999999"))
+            .unwrap_err()
+            .to_string();
         assert!(huge.contains("outside"), "{huge}");
-        let big_secs = parse_timestamp_value(&json!(99_999_999_999.0)).unwrap_err();
+        let big_secs = parse_timestamp_value(&json!(99_999_999_999.0))
+            .unwrap_err()
+            .to_string();
         assert!(big_secs.contains("outside"), "{big_secs}");
-        let obj = parse_timestamp_value(&json!({"a": 1})).unwrap_err();
+        let obj = parse_timestamp_value(&json!({"a": 1}))
+            .unwrap_err()
+            .to_string();
         assert!(obj.contains("found an object"), "{obj}");
-        let b = parse_timestamp_value(&json!(true)).unwrap_err();
+        let b = parse_timestamp_value(&json!(true)).unwrap_err().to_string();
         assert!(b.contains("found a boolean"), "{b}");
         for bad in ["", "1.2.3", "12abc", "e5", "-", "."] {
             assert!(parse_timestamp_value(&json!(bad)).is_err(), "{bad}");
         }
         let long = "x".repeat(500);
-        let e = parse_timestamp_value(&json!(long)).unwrap_err();
+        let e = parse_timestamp_value(&json!(long)).unwrap_err().to_string();
         assert!(e.len() < 200, "{e}");
     }
 
@@ -816,7 +847,7 @@ mod tests {
             "now-15x",
             "nowish",
         ] {
-            let e = parse_time_param(bad, now).unwrap_err();
+            let e = parse_time_param(bad, now).unwrap_err().to_string();
             assert!(!e.is_empty(), "{bad}");
         }
         assert!(parse_time_param("now+100000w", now).is_err());
@@ -851,7 +882,10 @@ mod tests {
         ] {
             assert!(d(bad).is_err(), "{bad}");
         }
-        assert!(d("10").unwrap_err().contains("needs a unit"));
-        assert!(d("5x").unwrap_err().contains("unknown unit \"x\""));
+        assert!(d("10").unwrap_err().to_string().contains("needs a unit"));
+        assert!(d("5x")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown unit \"x\""));
     }
 }

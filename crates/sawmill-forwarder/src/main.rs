@@ -35,18 +35,14 @@ enum Command {
         #[arg(required = true)]
         events: Vec<PathBuf>,
         /// Time the invocation may take, as Lambda's timeout would bound it.
-        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        #[arg(long, default_value = "15m", value_parser = sawmill_core::parse_duration)]
         timeout: Duration,
     },
     /// Sends the batches stored in SAWMILL_FAILURE_BUCKET again and deletes the delivered ones.
     Replay {
-        #[arg(long, default_value = "15m", value_parser = parse_duration)]
+        #[arg(long, default_value = "15m", value_parser = sawmill_core::parse_duration)]
         timeout: Duration,
     },
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    sawmill_core::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Time kept back from Lambda's deadline so the function answers before it is cut off.

@@ -174,7 +174,7 @@ pub fn create(
     name: Option<&str>,
 ) -> anyhow::Result<Created> {
     if let Some(t) = tenant {
-        validate_tenant(t).map_err(anyhow::Error::msg)?;
+        validate_tenant(t)?;
     }
     anyhow::ensure!(
         !scopes.is_empty(),

@@ -57,7 +57,7 @@ pub enum RateLimited {
 impl TenantPolicy {
     fn build(c: &TenantConfig) -> Result<TenantPolicy, String> {
         let detectors = match &c.redact {
-            Some(names) => Detector::parse_list(&names.join(","))?,
+            Some(names) => Detector::parse_list(&names.join(",")).map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
         let custom: Vec<(String, String)> = c
@@ -66,7 +66,7 @@ impl TenantPolicy {
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let redactor = Redactor::new(&detectors, &custom)?;
+        let redactor = Redactor::new(&detectors, &custom).map_err(|e| e.to_string())?;
         let (limiter, burst_kib) = match c.ingest_bytes_per_sec {
             None | Some(0) => (None, 0),
             Some(rate) => {

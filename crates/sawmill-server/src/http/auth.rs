@@ -100,7 +100,7 @@ fn requested_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::bad_request("X-Sawmill-Tenant must be ASCII"))?;
-    validate_tenant(text).map_err(ApiError::bad_request)?;
+    validate_tenant(text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Some(text.to_string()))
 }
 

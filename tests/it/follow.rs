@@ -4,7 +4,7 @@
 //! the start. Every test writes unique numbered lines and checks, through the search API, that
 //! the server holds each of them exactly once.
 
-mod common;
+use crate::common;
 
 use common::{binary, poll, Server};
 use serde_json::Value;

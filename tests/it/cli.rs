@@ -1,7 +1,7 @@
 //! The command-line clients against a real server: `sawmill ingest` (files and stdin),
 //! `sawmill search --json`, and the errors users see.
 
-mod common;
+use crate::common;
 
 use common::{now_nanos, parse_rfc3339, run_sawmill, Output, Server};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! once — also across `kill -9` and an S3 outage. On S3 the bucket's lifecycle rule is the
 //! one the config describes.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{now_nanos, poll, rfc3339, Server};

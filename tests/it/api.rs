@@ -1,7 +1,7 @@
 //! Operations endpoints and API shapes: health, readiness, metrics, flush, POST search,
 //! unknown paths.
 
-mod common;
+use crate::common;
 
 use common::{assert_error, now_nanos, status_json, Server};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! revoked while the server runs, the audit log and refusal metrics, the refusal to serve
 //! without keys on a non-loopback address, and HTTPS.
 
-mod common;
+use crate::common;
 
 use common::{binary, run_sawmill, shorten, Checks, Server, FAST_CONFIG};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! uploads that are idempotent on retry, multipart uploads, listings with storage classes,
 //! and the lifecycle rule merged into the bucket's configuration.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use sawmill_archive::lifecycle::{self, LifecycleSettings};

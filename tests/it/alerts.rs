@@ -3,7 +3,7 @@
 //! an SQS queue subscribed to the topic; webhooks to a receiver in the test; silences, outages,
 //! restarts and broken rules files.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{poll, Server};

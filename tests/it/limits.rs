@@ -6,7 +6,7 @@
 //! on: the status and `Retry-After` of a refusal, that a refused request ingested nothing, that
 //! every acknowledged event is searchable (exact counts), and that the server keeps serving.
 
-mod common;
+use crate::common;
 
 use common::{gzip, poll, run_sawmill, status_json, zstd, Checks, Server};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Crash safety: `kill -9` while clients ingest, then restart; every acknowledged event must
 //! be found exactly once. Also a clean SIGTERM stop.
 
-mod common;
+use crate::common;
 
 use common::{now_nanos, poll, Server};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! shipped to a real sawmill server, S3 objects and the failure bucket on a real moto server,
 //! everything checked through the search API.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::moto::Moto;

@@ -2,7 +2,7 @@
 //! ingest answers 503 with `Retry-After` instead of dropping anything, and when S3 is back the
 //! backlog drains, ingest resumes by itself and every acknowledged event is archived once.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{poll, Server};

@@ -2,7 +2,7 @@
 //! after `kill -9` every event must come back from the WAL. A damaged tail (torn write or a
 //! corrupt last record) is cut: the last request's events are gone, all others are there.
 
-mod common;
+use crate::common;
 
 use common::{now_nanos, Server};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! header, CloudWatch Logs records, retries deduplicated by request id, Firehose-shaped answers,
 //! the tenant of the key and the tenant's redaction.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{gzip, Server};

@@ -2,7 +2,7 @@
 //! server (moto) on loopback. The log groups, their events and the forwarder function are set
 //! up with boto3 (installed with moto), as a user's own tooling would.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::Server;

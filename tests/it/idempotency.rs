@@ -1,7 +1,7 @@
 //! `Idempotency-Key`: a retried request is answered with the first answer and ingests
 //! nothing, also after a crash. And `?source=` on text ingest.
 
-mod common;
+use crate::common;
 
 use common::{now_nanos, Server};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Hostile and broken input: bad lines are rejected one by one, bad requests as a whole with
 //! a JSON error, and the server keeps serving.
 
-mod common;
+use crate::common;
 
 use common::{assert_error, gzip, zstd, Server};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! API, here the one `cargo lambda watch --only-lambda-apis` serves on loopback (cargo-lambda
 //! is installed from PyPI by `scripts/test`), with invocations sent by `cargo lambda invoke`.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{gzip, Server};

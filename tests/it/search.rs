@@ -1,7 +1,7 @@
 //! Search end to end: a deterministic corpus is ingested and every answer of the server is
 //! compared with counts the test computes from the same data.
 
-mod common;
+use crate::common;
 
 use common::{gzip, now_nanos, parse_rfc3339, rfc3339, zstd, Checks, Rng, Server};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! duplicating what it holds; restores survive a restart and go away when deleted. On S3,
 //! objects in a Glacier storage class are reported and their S3 restore can be requested.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{now_nanos, poll, rfc3339, Server};

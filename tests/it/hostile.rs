@@ -7,7 +7,7 @@
 //! parameters; this file adds what it does not: other content types and encodings, framing and
 //! header abuse, numbers at the edges, NUL bytes, absurd query strings and slow clients.
 
-mod common;
+use crate::common;
 
 use common::{Checks, Server};
 use serde_json::{json, Value};
