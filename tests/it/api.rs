@@ -17,16 +17,6 @@ fn events(n: u64, tag: &str) -> String {
         .collect()
 }
 
-/// The value of the first sample line of `metric` whose labels contain `labels`.
-fn sample(metrics: &str, metric: &str, labels: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| l.split([' ', '{']).next() == Some(metric) && l.contains(labels))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn health_readiness_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,21 +41,21 @@ fn health_readiness_and_metrics() {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
     }
     assert_eq!(
-        sample(&text, "sawmill_ingest_events_total", "accepted"),
+        common::metric_sample(&text, "sawmill_ingest_events_total", "accepted"),
         Some(43.0),
         "accepted events:\n{text}"
     );
     assert_eq!(
-        sample(&text, "sawmill_ingest_events_total", "rejected"),
+        common::metric_sample(&text, "sawmill_ingest_events_total", "rejected"),
         Some(1.0),
         "rejected events:\n{text}"
     );
     // two group commits at least, one per request
-    let fsyncs = sample(&text, "sawmill_wal_fsync_seconds_count", "").unwrap_or(0.0);
+    let fsyncs = common::metric_sample(&text, "sawmill_wal_fsync_seconds_count", "").unwrap_or(0.0);
     assert!(fsyncs >= 2.0, "fsync count {fsyncs}:\n{text}");
     // everything was waited for: nothing lags
     assert_eq!(
-        sample(&text, "sawmill_index_lag_events", ""),
+        common::metric_sample(&text, "sawmill_index_lag_events", ""),
         Some(0.0),
         "{text}"
     );

@@ -1,6 +1,6 @@
 //! Amazon Data Firehose HTTP endpoint delivery into the real server over loopback: access key
 //! header, CloudWatch Logs records, retries deduplicated by request id, Firehose-shaped answers,
-//! the tenant of the key and the tenant's redaction.
+//! the tenant of the key and the tenant's redaction, and records that cannot be decoded.
 
 use crate::common;
 
@@ -13,10 +13,15 @@ use std::time::Duration;
 const CONFIG: &str = "[index]\nrefresh_interval = \"200ms\"\nhot_retention = \"3650d\"\n\
                       [tenants.acme]\nredact = [\"email\"]\n";
 
+/// `sawmill keys create` for `tenant` (empty: an operator key for every tenant).
 fn create_key(data_dir: &std::path::Path, tenant: &str, scopes: &[&str]) -> String {
     let mut cmd = Command::new(common::binary());
-    cmd.args(["keys", "create", "--tenant", tenant, "--data-dir"])
-        .arg(data_dir);
+    cmd.args(["keys", "create", "--data-dir"]).arg(data_dir);
+    if tenant.is_empty() {
+        cmd.arg("--all-tenants");
+    } else {
+        cmd.args(["--tenant", tenant]);
+    }
     for s in scopes {
         cmd.args(["--scope", s]);
     }
@@ -58,6 +63,7 @@ fn firehose_deliveries_are_ingested_once_for_the_keys_tenant() {
     std::fs::create_dir_all(&data_dir).unwrap();
     let acme = create_key(&data_dir, "acme", &["ingest", "search"]);
     let other = create_key(&data_dir, "other", &["ingest", "search"]);
+    let operator = create_key(&data_dir, "", &["admin"]);
     let server = Server::start_with_config(dir.path(), CONFIG);
 
     let now_ms = common::now_nanos() / 1_000_000;
@@ -143,20 +149,57 @@ fn firehose_deliveries_are_ingested_once_for_the_keys_tenant() {
     // the other tenant sees none of it
     assert_eq!(search(&other, "*").len(), 0);
 
-    // a broken delivery: 400 with the reason, nothing ingested
-    let (status, answer) = post(
-        &server,
-        Some(&acme),
-        "req-2",
-        "{\"records\":[{\"data\":\"%%\"}]}",
-    );
+    // a body that is not a delivery: 400 with the reason, nothing ingested
+    let (status, answer) = post(&server, Some(&acme), "req-2", "{\"records\":7}");
     assert_eq!(status, 400, "{answer}");
     assert!(
         answer["errorMessage"]
             .as_str()
             .unwrap_or("")
-            .contains("base64"),
+            .contains("not a Firehose delivery"),
         "{answer}"
     );
     assert_eq!(search(&acme, "*").len(), 3);
+
+    // one record that cannot be decoded does not fail the delivery: the good records are
+    // ingested, the bad one becomes an event that says what was wrong and keeps its data
+    let mut mixed: Value = serde_json::from_str(&delivery(
+        "req-3",
+        &[b"{\"message\":\"good record\"}\n".to_vec()],
+    ))
+    .unwrap();
+    mixed["records"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"data": "%%not-base64%%"}));
+    let (status, answer) = post(&server, Some(&acme), "req-3", &mixed.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.get("errorMessage").is_none(), "{answer}");
+    let bad = common::poll(Duration::from_secs(20), "the bad-record event", || {
+        let hits = search(&acme, "firehose.record:2");
+        (hits.len() == 1).then(|| hits[0].clone())
+    });
+    assert_eq!(bad["level"], "ERROR");
+    assert_eq!(bad["firehose"]["data"], "%%not-base64%%");
+    assert!(
+        bad["firehose"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not base64"),
+        "{bad}"
+    );
+    assert_eq!(search(&acme, "\"good record\"").len(), 1);
+    assert_eq!(search(&acme, "*").len(), 5);
+    let metrics = server
+        .get("/metrics")
+        .bearer_auth(&operator)
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("metrics text");
+    assert_eq!(
+        common::metric_sample(&metrics, "sawmill_firehose_bad_records_total", ""),
+        Some(1.0),
+        "{metrics}"
+    );
 }

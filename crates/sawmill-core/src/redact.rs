@@ -5,6 +5,7 @@
 //! bearer tokens; custom regexes add more. Every match is replaced by `[REDACTED:<name>]`, so a
 //! reader still sees that something was there and what kind of thing it was.
 
+use crate::Event;
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -226,6 +227,29 @@ impl Redactor {
                 .fold(false, |changed, v| self.redact_value(v) | changed),
             _ => false,
         }
+    }
+
+    /// Redacts every text of an event in place: the message, the level, the keyword fields
+    /// and every string attribute; true when anything was replaced.
+    pub fn redact_event(&self, event: &mut Event) -> bool {
+        let mut changed = false;
+        let texts = [
+            Some(&mut event.message),
+            event.level.as_mut(),
+            event.service.as_mut(),
+            event.host.as_mut(),
+            event.source.as_mut(),
+        ];
+        for text in texts.into_iter().flatten() {
+            if let Cow::Owned(r) = self.redact_str(text) {
+                *text = r;
+                changed = true;
+            }
+        }
+        for value in event.attributes.values_mut() {
+            changed |= self.redact_value(value);
+        }
+        changed
     }
 }
 

@@ -18,19 +18,19 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the WAL, the index and the server's state live.
     pub data_dir: PathBuf,
-    pub index: IndexConfig,
-    pub ingest: IngestConfig,
-    pub search: SearchConfig,
-    pub wal: WalConfig,
-    pub archive: ArchiveConfig,
-    pub alerts: AlertsConfig,
+    pub index: IndexSection,
+    pub ingest: IngestSection,
+    pub search: SearchSection,
+    pub wal: WalSection,
+    pub archive: ArchiveSection,
+    pub alerts: AlertsSection,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
-    pub tls: Option<TlsConfig>,
-    pub limits: LimitsConfig,
+    pub tls: Option<TlsSection>,
+    pub limits: LimitsSection,
     /// Ingest policy of tenants without a `[tenants.<name>]` section of their own.
-    pub tenant_defaults: TenantConfig,
+    pub tenant_defaults: TenantSection,
     /// Ingest policy per tenant (settings not given there come from `[tenant_defaults]`).
-    pub tenants: BTreeMap<String, TenantConfig>,
+    pub tenants: BTreeMap<String, TenantSection>,
     /// Run without API keys on a non-loopback address (the server warns at start).
     pub allow_anonymous: bool,
 }
@@ -38,7 +38,7 @@ pub struct Config {
 /// `[tls]`: HTTPS.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TlsConfig {
+pub struct TlsSection {
     /// PEM certificate chain, leaf first; relative to the config file.
     pub cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the config file.
@@ -48,7 +48,7 @@ pub struct TlsConfig {
 /// `[limits]`: server-wide safety limits.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
+pub struct LimitsSection {
     /// Below this much free space on the data directory's file system, ingest answers 507
     /// (0 disables the check; a full disk is still reported by the WAL itself).
     pub min_free_disk_bytes: u64,
@@ -63,9 +63,9 @@ pub struct LimitsConfig {
     pub shutdown_grace: Duration,
 }
 
-impl Default for LimitsConfig {
+impl Default for LimitsSection {
     fn default() -> Self {
-        LimitsConfig {
+        LimitsSection {
             min_free_disk_bytes: 256 << 20,
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(30),
@@ -77,7 +77,7 @@ impl Default for LimitsConfig {
 /// The ingest policy of a tenant: rate limit and redaction.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TenantConfig {
+pub struct TenantSection {
     /// Sustained ingest rate, in decompressed bytes per second (absent or 0: unlimited).
     pub ingest_bytes_per_sec: Option<u64>,
     /// Bytes that may arrive at once above the rate (default twice the rate).
@@ -88,10 +88,10 @@ pub struct TenantConfig {
     pub redact_patterns: Option<BTreeMap<String, String>>,
 }
 
-impl TenantConfig {
+impl TenantSection {
     /// This tenant's settings, with the defaults' where it gives none.
-    pub fn over(&self, defaults: &TenantConfig) -> TenantConfig {
-        TenantConfig {
+    pub fn over(&self, defaults: &TenantSection) -> TenantSection {
+        TenantSection {
             ingest_bytes_per_sec: self.ingest_bytes_per_sec.or(defaults.ingest_bytes_per_sec),
             // a tenant that sets its own rate gets its own default burst (twice its rate),
             // not the burst that went with the default rate
@@ -111,7 +111,7 @@ impl TenantConfig {
 /// `[alerts]`: alert rules over the log stream.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
+pub struct AlertsSection {
     /// The rules file (YAML); relative to the config file. No file: no rules, and
     /// notifications of the embedded default go to the server's log.
     pub rules: Option<PathBuf>,
@@ -122,15 +122,15 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7480)),
             data_dir: PathBuf::from("./sawmill-data"),
-            index: IndexConfig::default(),
-            ingest: IngestConfig::default(),
-            search: SearchConfig::default(),
-            wal: WalConfig::default(),
-            archive: ArchiveConfig::default(),
-            alerts: AlertsConfig::default(),
+            index: IndexSection::default(),
+            ingest: IngestSection::default(),
+            search: SearchSection::default(),
+            wal: WalSection::default(),
+            archive: ArchiveSection::default(),
+            alerts: AlertsSection::default(),
             tls: None,
-            limits: LimitsConfig::default(),
-            tenant_defaults: TenantConfig::default(),
+            limits: LimitsSection::default(),
+            tenant_defaults: TenantSection::default(),
             tenants: BTreeMap::new(),
             allow_anonymous: false,
         }
@@ -140,7 +140,7 @@ impl Default for Config {
 /// `[index]`: the hot search index.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IndexConfig {
+pub struct IndexSection {
     /// How soon an acknowledged event becomes searchable.
     #[serde(deserialize_with = "duration")]
     pub refresh_interval: Duration,
@@ -156,9 +156,9 @@ pub struct IndexConfig {
     pub max_open_writers: usize,
 }
 
-impl Default for IndexConfig {
+impl Default for IndexSection {
     fn default() -> Self {
-        IndexConfig {
+        IndexSection {
             refresh_interval: Duration::from_secs(1),
             hot_retention: Duration::from_secs(7 * 86_400),
             writer_threads: 2,
@@ -171,7 +171,7 @@ impl Default for IndexConfig {
 /// `[ingest]`: limits of the ingest API.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
+pub struct IngestSection {
     /// Largest request body accepted, as sent (compressed or not).
     pub max_body_bytes: usize,
     /// Largest body after decompression.
@@ -191,9 +191,9 @@ pub struct IngestConfig {
     pub body_timeout: Duration,
 }
 
-impl Default for IngestConfig {
+impl Default for IngestSection {
     fn default() -> Self {
-        IngestConfig {
+        IngestSection {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             max_line_bytes: 1 << 20,
@@ -206,10 +206,23 @@ impl Default for IngestConfig {
     }
 }
 
+impl IngestSection {
+    /// The limits every event is decoded under.
+    pub fn limits(&self) -> sawmill_core::Limits {
+        sawmill_core::Limits {
+            max_body_bytes: self.max_body_bytes,
+            max_decompressed_bytes: self.max_decompressed_bytes,
+            max_line_bytes: self.max_line_bytes,
+            max_fields: self.max_fields,
+            max_depth: self.max_depth,
+        }
+    }
+}
+
 /// `[search]`: limits of the search API.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SearchConfig {
+pub struct SearchSection {
     /// Searches running at once; more wait up to `queue_timeout`, then get 503.
     pub max_concurrent: usize,
     #[serde(deserialize_with = "duration")]
@@ -219,9 +232,9 @@ pub struct SearchConfig {
     pub max_time: Duration,
 }
 
-impl Default for SearchConfig {
+impl Default for SearchSection {
     fn default() -> Self {
-        SearchConfig {
+        SearchSection {
             max_concurrent: 8,
             queue_timeout: Duration::from_secs(10),
             max_time: Duration::from_secs(60),
@@ -232,16 +245,16 @@ impl Default for SearchConfig {
 /// `[wal]`: the write-ahead log.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WalConfig {
+pub struct WalSection {
     /// Size at which a WAL segment is closed and a new one started.
     pub segment_bytes: u64,
     /// WAL bytes on disk at most: beyond it (a long archive outage) ingest answers 503.
     pub max_bytes: u64,
 }
 
-impl Default for WalConfig {
+impl Default for WalSection {
     fn default() -> Self {
-        WalConfig {
+        WalSection {
             segment_bytes: 64 << 20,
             max_bytes: 16 << 30,
         }
@@ -261,7 +274,7 @@ pub enum ArchiveBackend {
 /// `[archive]`: long-term storage of every event.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ArchiveConfig {
+pub struct ArchiveSection {
     pub backend: ArchiveBackend,
     /// Root folder of the `fs` backend; default `<data_dir>/archive`.
     pub path: Option<PathBuf>,
@@ -304,9 +317,9 @@ pub struct ArchiveConfig {
     pub lifecycle: sawmill_archive::lifecycle::LifecycleSettings,
 }
 
-impl Default for ArchiveConfig {
+impl Default for ArchiveSection {
     fn default() -> Self {
-        ArchiveConfig {
+        ArchiveSection {
             backend: ArchiveBackend::Fs,
             path: None,
             prefix: "logs/v1".into(),

@@ -281,7 +281,7 @@ impl Worker {
     /// Drops the indexer (losing only uncommitted work, which the WAL still holds) and waits
     /// a moment before it is reopened from its last commit.
     fn recover_from(&mut self, error: IndexError) {
-        self.metrics.index_errors.inc();
+        self.metrics.index.errors.inc();
         tracing::error!(error = %error, "indexing failed; reopening the index from its last commit");
         self.indexer = None;
         self.first_dirty = None;
@@ -312,7 +312,8 @@ impl Worker {
         let skipped = indexer.skipped_old() - skipped_before;
         if skipped > 0 {
             self.metrics
-                .index_skipped_events
+                .index
+                .skipped_events
                 .with_label_values(&["retention"])
                 .inc_by(skipped);
         }
@@ -366,7 +367,8 @@ impl Worker {
         self.commit_estimate = (self.commit_estimate * 3 + report.duration) / 4;
         self.first_dirty = None;
         self.metrics
-            .index_commit_seconds
+            .index
+            .commit_seconds
             .observe(report.duration.as_secs_f64());
         self.committed.store(report.position, Ordering::Release);
         self.publish(report.position);

@@ -4,6 +4,8 @@
 //! - [`config`]: the TOML configuration and its defaults;
 //! - [`server`]: start-up, recovery, serving and clean shutdown;
 //! - [`http`]: the API routes;
+//! - [`pipeline`]: the one ingest path every protocol feeds (limits, idempotency, redaction,
+//!   alert matching, WAL, index documents);
 //! - [`batch`]: the WAL payload of one ingest request;
 //! - [`index_worker`]: the WAL consumer that feeds the index;
 //! - [`idempotency`]: `Idempotency-Key` answers that survive restarts;
@@ -22,6 +24,7 @@ pub mod keys;
 pub mod limits;
 pub mod listen;
 pub mod metrics;
+pub mod pipeline;
 pub mod restore;
 pub mod server;
 

@@ -10,7 +10,7 @@
 //! the middle of a write; it looks again at every request, so ingest resumes by itself as
 //! soon as space is freed.
 
-use crate::config::{Config, TenantConfig};
+use crate::config::{Config, TenantSection};
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 use parking_lot::RwLock;
@@ -39,8 +39,8 @@ pub struct TenantPolicy {
 
 /// The policies of every tenant, built from `[tenant_defaults]` and `[tenants.<name>]`.
 pub struct TenantPolicies {
-    defaults: TenantConfig,
-    configured: HashMap<String, TenantConfig>,
+    defaults: TenantSection,
+    configured: HashMap<String, TenantSection>,
     built: RwLock<HashMap<String, Arc<TenantPolicy>>>,
     clock: DefaultClock,
 }
@@ -55,7 +55,7 @@ pub enum RateLimited {
 }
 
 impl TenantPolicy {
-    fn build(c: &TenantConfig) -> Result<TenantPolicy, String> {
+    fn build(c: &TenantSection) -> Result<TenantPolicy, String> {
         let detectors = match &c.redact {
             Some(names) => Detector::parse_list(&names.join(",")).map_err(|e| e.to_string())?,
             None => Vec::new(),

@@ -6,6 +6,7 @@ use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
 use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, PipelineLimits};
 use crate::restore::Restores;
 use anyhow::Context;
 use sawmill_alerts::AlertWorker;
@@ -70,10 +71,7 @@ pub async fn run(
     on_listening: impl FnOnce(SocketAddr, &Path),
 ) -> anyhow::Result<()> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let root = std::fs::canonicalize(&config.data_dir)
-        .with_context(|| format!("cannot resolve {}", config.data_dir.display()))?;
+    let root = data_dir(&config.data_dir)?;
     let _lock = lock_data_dir(&root)?;
     let keys = Arc::new(crate::keys::KeyRing::open(&root)?);
     check_exposure(&config, keys.loaded().is_empty())?;
@@ -83,142 +81,18 @@ pub async fn run(
     };
     let dirs = DataDir { root: root.clone() };
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
-
-    let mut wal_config = WalConfig::new(dirs.wal());
-    wal_config.segment_bytes = config.wal.segment_bytes;
-    // a normalized batch can be several times its text (short plain-text lines grow most)
-    wal_config.max_record_bytes = u32::MAX;
-    let fsync_metric = metrics.wal_fsync_seconds.clone();
-    wal_config.on_fsync = Some(Arc::new(move |d: Duration| {
-        fsync_metric.observe(d.as_secs_f64())
-    }));
-    let (wal, report) = {
-        let dir = dirs.wal();
-        tokio::task::spawn_blocking(move || Wal::open(wal_config))
-            .await?
-            .with_context(|| format!("cannot open the WAL in {}", dir.display()))?
-    };
-    for cut in &report.truncated {
-        tracing::warn!(tail = ?cut, "wal recovery cut a damaged tail");
-    }
-    tracing::info!(
-        segments = report.segments,
-        records = report.records,
-        next_seq = report.next_seq,
-        "wal opened"
-    );
-    let wal = Arc::new(wal);
-
+    let wal = open_wal(&dirs, &config, &metrics).await?;
     let idempotency = {
         let wal = wal.clone();
         let path = dirs.idempotency();
-        tokio::task::spawn_blocking(move || load_idempotency(&path, &wal)).await??
+        Arc::new(tokio::task::spawn_blocking(move || load_idempotency(&path, &wal)).await??)
     };
-    let idempotency = Arc::new(idempotency);
-
-    let archive = start_archive(&config, &root, wal.clone()).await?;
-
-    let partitions = {
-        let dir = dirs.index();
-        Arc::new(
-            tokio::task::spawn_blocking(move || Partitions::open(dir))
-                .await?
-                .context("cannot open the index")?,
-        )
-    };
-    let indexer_config = IndexerConfig {
-        writer_threads: config.index.writer_threads,
-        writer_memory_bytes: (config.index.writer_memory_mib << 20) / config.index.max_open_writers,
-        max_open_writers: config.index.max_open_writers,
-        retention_nanos: i64::try_from(config.index.hot_retention.as_nanos()).unwrap_or(i64::MAX),
-    };
-    let worker = IndexWorker::start(
-        wal.clone(),
-        partitions.clone(),
-        indexer_config,
-        config.index.refresh_interval,
-        metrics.clone(),
-    )
-    .context("cannot start the indexer")?;
-
-    let restores = {
-        let dir = root.join("restores");
-        let partitions = partitions.clone();
-        let store = archive.handle().store().clone();
-        let prefix = config.archive.prefix.clone();
-        let ttl = config.archive.restore_ttl;
-        Arc::new(
-            tokio::task::spawn_blocking(move || {
-                Restores::open(dir, partitions, store, prefix, ttl)
-            })
-            .await?
-            .map_err(anyhow::Error::msg)
-            .context("cannot open the archive restores")?,
-        )
-    };
-
-    let alerts_dir = root.join("alerts");
-    let rules = {
-        let path = config.alerts.rules.clone();
-        tokio::task::spawn_blocking(move || crate::alerting::load_rules(path.as_deref()))
-            .await?
-            .map_err(anyhow::Error::msg)
-            .context("cannot load the alert rules")?
-    };
-    let rules = Arc::new(rules);
-    let alert_worker = {
-        let wal = wal.clone();
-        let rules = rules.clone();
-        let dir = alerts_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let silences = crate::alerting::load_silences(&dir)?;
-            AlertWorker::start(wal, rules, silences, dir)
-        })
-        .await?
-        .map_err(anyhow::Error::msg)
-        .context("cannot start alerting")?
-    };
-    let notifiers = Arc::new(crate::alerting::Notifiers::new(config.alerts.rules.clone()));
-    notifiers.restart(&rules, &alert_worker.handle());
-    tracing::info!(
-        rules = rules.rules.len(),
-        notifiers = rules.notifiers.len(),
-        "alerting"
-    );
-
-    let audit = Arc::new(crate::audit::AuditLog::open(&root));
-    let tenants =
-        Arc::new(crate::limits::TenantPolicies::new(&config).map_err(anyhow::Error::msg)?);
-    let disk = Arc::new(crate::limits::DiskGuard::new(
-        &root,
-        config.limits.min_free_disk_bytes,
-    ));
+    let stages = Stages::start(&config, &dirs, &wal, &metrics).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState {
-        inflight: Arc::new(Semaphore::new(
-            (config.ingest.max_inflight_bytes / 1024).max(1),
-        )),
-        searches: Arc::new(Semaphore::new(config.search.max_concurrent)),
-        config,
-        wal: wal.clone(),
-        partitions,
-        index: worker.handle(),
-        idempotency: idempotency.clone(),
-        metrics,
-        archive: archive.handle(),
-        restores,
-        alerts: alert_worker.handle(),
-        notifiers: notifiers.clone(),
-        keys,
-        audit,
-        tenants,
-        disk,
-    });
+    let state = app_state(config, &root, wal, idempotency, metrics, keys, &stages)?;
     let sighup = tokio::spawn(crate::alerting::reload_on_sighup(state.clone()));
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
@@ -238,20 +112,233 @@ pub async fn run(
     )
     .await;
 
-    tracing::info!("stopping: committing the index");
     maintenance.abort();
     sighup.abort();
-    tokio::task::spawn_blocking(move || worker.shutdown()).await?;
-    tracing::info!("stopping: sealing and writing pending archive batches");
-    tokio::task::spawn_blocking(move || archive.shutdown()).await?;
-    tokio::task::spawn_blocking(move || alert_worker.shutdown()).await?;
-    notifiers.stop();
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || maintenance_step(&state2)).await?;
-    wal.close();
+    stages.stop().await?;
+    let last = state.clone();
+    tokio::task::spawn_blocking(move || maintenance_step(&last)).await?;
+    state.wal.close();
     state.audit.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Creates the data directory if needed; its canonical path.
+fn data_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+/// Opens (and recovers) the WAL.
+async fn open_wal(dirs: &DataDir, config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<Wal>> {
+    let mut wal_config = WalConfig::new(dirs.wal());
+    wal_config.segment_bytes = config.wal.segment_bytes;
+    // a normalized batch can be several times its text (short plain-text lines grow most)
+    wal_config.max_record_bytes = u32::MAX;
+    let fsync_metric = metrics.wal.fsync_seconds.clone();
+    wal_config.on_fsync = Some(Arc::new(move |d: Duration| {
+        fsync_metric.observe(d.as_secs_f64())
+    }));
+    let dir = dirs.wal();
+    let (wal, report) = tokio::task::spawn_blocking(move || Wal::open(wal_config))
+        .await?
+        .with_context(|| format!("cannot open the WAL in {}", dir.display()))?;
+    for cut in &report.truncated {
+        tracing::warn!(tail = ?cut, "wal recovery cut a damaged tail");
+    }
+    tracing::info!(
+        segments = report.segments,
+        records = report.records,
+        next_seq = report.next_seq,
+        "wal opened"
+    );
+    Ok(Arc::new(wal))
+}
+
+/// The WAL's consumers and what they serve: the index, the archive (and its restores) and
+/// alerting.
+struct Stages {
+    archive: ArchiveWorker,
+    index: IndexWorker,
+    partitions: Arc<Partitions>,
+    restores: Arc<Restores>,
+    alerts: AlertWorker,
+    notifiers: Arc<crate::alerting::Notifiers>,
+}
+
+impl Stages {
+    async fn start(
+        config: &Config,
+        dirs: &DataDir,
+        wal: &Arc<Wal>,
+        metrics: &Arc<Metrics>,
+    ) -> anyhow::Result<Stages> {
+        let archive = start_archive(config, &dirs.root, wal.clone()).await?;
+        let (index, partitions) = start_index(config, dirs, wal, metrics).await?;
+        let restores = {
+            let dir = dirs.root.join("restores");
+            let partitions = partitions.clone();
+            let store = archive.handle().store().clone();
+            let prefix = config.archive.prefix.clone();
+            let ttl = config.archive.restore_ttl;
+            Arc::new(
+                tokio::task::spawn_blocking(move || {
+                    Restores::open(dir, partitions, store, prefix, ttl)
+                })
+                .await?
+                .map_err(anyhow::Error::msg)
+                .context("cannot open the archive restores")?,
+            )
+        };
+        let (alerts, notifiers) = start_alerting(config, dirs, wal).await?;
+        Ok(Stages {
+            archive,
+            index,
+            partitions,
+            restores,
+            alerts,
+            notifiers,
+        })
+    }
+
+    /// Commits the index, seals and writes pending archive batches, saves alerting's state.
+    async fn stop(self) -> anyhow::Result<()> {
+        tracing::info!("stopping: committing the index");
+        let Stages {
+            archive,
+            index,
+            alerts,
+            notifiers,
+            ..
+        } = self;
+        tokio::task::spawn_blocking(move || index.shutdown()).await?;
+        tracing::info!("stopping: sealing and writing pending archive batches");
+        tokio::task::spawn_blocking(move || archive.shutdown()).await?;
+        tokio::task::spawn_blocking(move || alerts.shutdown()).await?;
+        notifiers.stop();
+        Ok(())
+    }
+}
+
+/// Opens the day partitions and starts the index worker (which replays the WAL).
+async fn start_index(
+    config: &Config,
+    dirs: &DataDir,
+    wal: &Arc<Wal>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(IndexWorker, Arc<Partitions>)> {
+    let dir = dirs.index();
+    let partitions = Arc::new(
+        tokio::task::spawn_blocking(move || Partitions::open(dir))
+            .await?
+            .context("cannot open the index")?,
+    );
+    let i = &config.index;
+    let indexer_config = IndexerConfig {
+        writer_threads: i.writer_threads,
+        writer_memory_bytes: (i.writer_memory_mib << 20) / i.max_open_writers,
+        max_open_writers: i.max_open_writers,
+        retention_nanos: i64::try_from(i.hot_retention.as_nanos()).unwrap_or(i64::MAX),
+    };
+    let worker = IndexWorker::start(
+        wal.clone(),
+        partitions.clone(),
+        indexer_config,
+        i.refresh_interval,
+        metrics.clone(),
+    )
+    .context("cannot start the indexer")?;
+    Ok((worker, partitions))
+}
+
+/// Loads the alert rules and silences, starts the alert worker and the notifiers.
+async fn start_alerting(
+    config: &Config,
+    dirs: &DataDir,
+    wal: &Arc<Wal>,
+) -> anyhow::Result<(AlertWorker, Arc<crate::alerting::Notifiers>)> {
+    let rules = {
+        let path = config.alerts.rules.clone();
+        tokio::task::spawn_blocking(move || crate::alerting::load_rules(path.as_deref()))
+            .await?
+            .map_err(anyhow::Error::msg)
+            .context("cannot load the alert rules")?
+    };
+    let rules = Arc::new(rules);
+    let worker = {
+        let wal = wal.clone();
+        let rules = rules.clone();
+        let dir = dirs.root.join("alerts");
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let silences = crate::alerting::load_silences(&dir)?;
+            AlertWorker::start(wal, rules, silences, dir)
+        })
+        .await?
+        .map_err(anyhow::Error::msg)
+        .context("cannot start alerting")?
+    };
+    let notifiers = Arc::new(crate::alerting::Notifiers::new(config.alerts.rules.clone()));
+    notifiers.restart(&rules, &worker.handle());
+    tracing::info!(
+        rules = rules.rules.len(),
+        notifiers = rules.notifiers.len(),
+        "alerting"
+    );
+    Ok((worker, notifiers))
+}
+
+/// What every handler shares: the stages' handles, the ingest pipeline, keys, audit, limits.
+fn app_state(
+    config: Config,
+    root: &Path,
+    wal: Arc<Wal>,
+    idempotency: Arc<IdempotencyStore>,
+    metrics: Arc<Metrics>,
+    keys: Arc<crate::keys::KeyRing>,
+    stages: &Stages,
+) -> anyhow::Result<Arc<AppState>> {
+    let tenants =
+        Arc::new(crate::limits::TenantPolicies::new(&config).map_err(anyhow::Error::msg)?);
+    let disk = Arc::new(crate::limits::DiskGuard::new(
+        root,
+        config.limits.min_free_disk_bytes,
+    ));
+    let pipeline = Arc::new(Pipeline::new(
+        PipelineLimits {
+            decode: config.ingest.limits(),
+            max_inflight_bytes: config.ingest.max_inflight_bytes,
+            max_index_lag_events: config.ingest.max_index_lag_events,
+            max_wal_bytes: config.wal.max_bytes,
+        },
+        wal.clone(),
+        stages.index.handle(),
+        stages.alerts.handle(),
+        stages.partitions.clone(),
+        tenants,
+        idempotency.clone(),
+        metrics.clone(),
+        disk.clone(),
+    ));
+    Ok(Arc::new(AppState {
+        searches: Arc::new(Semaphore::new(config.search.max_concurrent)),
+        config,
+        wal,
+        partitions: stages.partitions.clone(),
+        index: stages.index.handle(),
+        idempotency,
+        metrics,
+        pipeline,
+        archive: stages.archive.handle(),
+        restores: stages.restores.clone(),
+        alerts: stages.alerts.handle(),
+        notifiers: stages.notifiers.clone(),
+        keys,
+        audit: Arc::new(crate::audit::AuditLog::open(root)),
+        disk,
+    }))
 }
 
 /// Refuses to serve without keys on an address other hosts can reach, unless the operator
@@ -340,7 +427,7 @@ async fn start_archive(
 }
 
 /// The S3 client of an `s3` config (without contacting the bucket).
-pub async fn s3_client(a: &crate::config::ArchiveConfig) -> anyhow::Result<S3Store> {
+pub async fn s3_client(a: &crate::config::ArchiveSection) -> anyhow::Result<S3Store> {
     let settings = S3Settings {
         bucket: a.bucket.clone().unwrap_or_default(),
         endpoint: a.endpoint.clone(),
@@ -355,7 +442,7 @@ pub async fn s3_client(a: &crate::config::ArchiveConfig) -> anyhow::Result<S3Sto
 }
 
 /// Puts the configured lifecycle rule into the bucket and logs what is in force.
-async fn apply_lifecycle(store: &S3Store, a: &crate::config::ArchiveConfig) -> anyhow::Result<()> {
+async fn apply_lifecycle(store: &S3Store, a: &crate::config::ArchiveSection) -> anyhow::Result<()> {
     let rule = lifecycle::rule(&a.lifecycle, &a.prefix);
     let change = store.apply_lifecycle(&rule).await.context(
         "cannot apply the archive lifecycle rule (the server needs s3:GetLifecycleConfiguration \
@@ -368,17 +455,16 @@ async fn apply_lifecycle(store: &S3Store, a: &crate::config::ArchiveConfig) -> a
 }
 
 /// Applies the lifecycle rule once the bucket can be reached.
-async fn apply_lifecycle_later(store: Arc<S3Store>, a: crate::config::ArchiveConfig) {
-    let mut wait = Duration::from_secs(5);
-    loop {
-        tokio::time::sleep(wait).await;
+async fn apply_lifecycle_later(store: Arc<S3Store>, a: crate::config::ArchiveSection) {
+    let policy = sawmill_core::RetryPolicy::DEFAULT;
+    for failures in 1.. {
+        tokio::time::sleep(policy.delay(failures, None)).await;
         match apply_lifecycle(&store, &a).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "archive lifecycle rule not applied yet; retrying")
             }
         }
-        wait = (wait * 2).min(Duration::from_secs(300));
     }
 }
 

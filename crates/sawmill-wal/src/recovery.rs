@@ -92,121 +92,14 @@ struct Candidate {
 pub(crate) fn recover(dir: &Path) -> Result<Recovered, WalError> {
     fs::create_dir_all(dir).map_err(|e| WalError::io("create wal directory", dir, e))?;
     let mut report = RecoveryReport::default();
-
-    // Collect segments with a valid header; move the others aside.
-    let mut good = Vec::new();
-    let mut max_seen_seq = 0u64;
-    for (first_seq, path) in list_segments(dir)? {
-        max_seen_seq = max_seen_seq.max(first_seq);
-        let file = File::open(&path).map_err(|e| WalError::io("open segment", &path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| WalError::io("stat segment", &path, e))?
-            .len();
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        (&file)
-            .take(HEADER_LEN as u64)
-            .read_to_end(&mut header)
-            .map_err(|e| WalError::io("read segment header", &path, e))?;
-        match check_header(&header, first_seq) {
-            Ok(()) => good.push(Candidate {
-                path,
-                first_seq,
-                file,
-                len,
-            }),
-            Err(reason) => {
-                // The records behind a damaged header are often intact: find
-                // how far they reach so that their seqs are never reused.
-                let c = Candidate {
-                    path,
-                    first_seq,
-                    file,
-                    len,
-                };
-                let seqs = first_seq..scan_segment(&c, None)?.end_seq;
-                max_seen_seq = max_seen_seq.max(seqs.end);
-                let Candidate { path, file, .. } = c;
-                drop(file);
-                let moved_to = move_aside(&path)?;
-                sync_dir(dir)?;
-                tracing::error!(
-                    path = %path.display(),
-                    moved_to = %moved_to.display(),
-                    reason = %reason,
-                    seq_first = seqs.start,
-                    seq_end = seqs.end,
-                    "moved aside wal segment with bad header"
-                );
-                report.moved_aside.push(MovedAside {
-                    path,
-                    moved_to,
-                    reason,
-                    seqs,
-                });
-            }
-        }
-    }
-
-    // Validate records, cutting each segment at its first bad one.
-    let mut segments = Vec::with_capacity(good.len());
-    for i in 0..good.len() {
-        let next_first = good.get(i + 1).map(|c| c.first_seq);
-        let c = &good[i];
-        let scan = scan_segment(c, next_first)?;
-        if let Some(reason) = scan.damage {
-            let tail = cut_tail(c, scan.valid_len, scan.end_seq, reason, next_first)?;
-            report.truncated.push(tail);
-        }
-        report.records += scan.records;
-        segments.push(SegmentEntry {
-            path: c.path.clone(),
-            first_seq: c.first_seq,
-            end_seq: scan.end_seq,
-            bytes: scan.valid_len,
-        });
-    }
-    drop(good);
-
+    let (good, max_seen_seq) = open_segments(dir, &mut report)?;
+    let mut segments = validate_records(good, &mut report)?;
     // Where the log continues; moved-aside segments are a lower bound so that
     // seqs are never handed out twice.
     let last_end = segments.last().map_or(0, |s| s.end_seq);
     let next_seq = last_end.max(max_seen_seq);
-    let mut prev_end: Option<u64> = None;
-    for s in &segments {
-        if let Some(p) = prev_end.filter(|p| *p < s.first_seq) {
-            report.gaps.push(p..s.first_seq);
-        }
-        prev_end = Some(s.end_seq);
-    }
-    if !segments.is_empty() && last_end < next_seq {
-        report.gaps.push(last_end..next_seq);
-    }
-    for gap in &report.gaps {
-        tracing::warn!(
-            first = gap.start,
-            end = gap.end,
-            "gap in wal sequence numbers"
-        );
-    }
-
-    let active = match segments.last() {
-        Some(last) if last.end_seq == next_seq => OpenOptions::new()
-            .append(true)
-            .open(&last.path)
-            .map_err(|e| WalError::io("open active segment", &last.path, e))?,
-        _ => {
-            let (file, path) = create_segment(dir, next_seq, &Faults::default())?;
-            segments.push(SegmentEntry {
-                path,
-                first_seq: next_seq,
-                end_seq: next_seq,
-                bytes: HEADER_LEN as u64,
-            });
-            file
-        }
-    };
-
+    report.gaps = find_gaps(&segments, next_seq);
+    let active = open_active(dir, &mut segments, next_seq)?;
     report.segments = segments.len();
     report.next_seq = next_seq;
     report.first_seq = crate::wal::oldest_seq(&segments);
@@ -225,6 +118,145 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, WalError> {
         segments,
         active,
     })
+}
+
+/// The segments with a valid header, in seq order; the others are moved aside (and
+/// reported). Also the highest seq any segment reaches, moved-aside ones included.
+fn open_segments(
+    dir: &Path,
+    report: &mut RecoveryReport,
+) -> Result<(Vec<Candidate>, u64), WalError> {
+    let mut good = Vec::new();
+    let mut max_seen_seq = 0u64;
+    for (first_seq, path) in list_segments(dir)? {
+        max_seen_seq = max_seen_seq.max(first_seq);
+        let file = File::open(&path).map_err(|e| WalError::io("open segment", &path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| WalError::io("stat segment", &path, e))?
+            .len();
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        (&file)
+            .take(HEADER_LEN as u64)
+            .read_to_end(&mut header)
+            .map_err(|e| WalError::io("read segment header", &path, e))?;
+        let candidate = Candidate {
+            path,
+            first_seq,
+            file,
+            len,
+        };
+        match check_header(&header, first_seq) {
+            Ok(()) => good.push(candidate),
+            Err(reason) => {
+                let moved = move_aside_damaged(dir, candidate, reason)?;
+                max_seen_seq = max_seen_seq.max(moved.seqs.end);
+                report.moved_aside.push(moved);
+            }
+        }
+    }
+    Ok((good, max_seen_seq))
+}
+
+/// Moves a segment with a damaged header out of the way. The records behind a damaged
+/// header are often intact: how far they reach is reported so that their seqs are never
+/// reused.
+fn move_aside_damaged(
+    dir: &Path,
+    candidate: Candidate,
+    reason: HeaderDamage,
+) -> Result<MovedAside, WalError> {
+    let seqs = candidate.first_seq..scan_segment(&candidate, None)?.end_seq;
+    let Candidate { path, file, .. } = candidate;
+    drop(file);
+    let moved_to = move_aside(&path)?;
+    sync_dir(dir)?;
+    tracing::error!(
+        path = %path.display(),
+        moved_to = %moved_to.display(),
+        reason = %reason,
+        seq_first = seqs.start,
+        seq_end = seqs.end,
+        "moved aside wal segment with bad header"
+    );
+    Ok(MovedAside {
+        path,
+        moved_to,
+        reason,
+        seqs,
+    })
+}
+
+/// Validates every record, cutting each segment at its first bad one.
+fn validate_records(
+    good: Vec<Candidate>,
+    report: &mut RecoveryReport,
+) -> Result<Vec<SegmentEntry>, WalError> {
+    let mut segments = Vec::with_capacity(good.len());
+    for (i, c) in good.iter().enumerate() {
+        let next_first = good.get(i + 1).map(|c| c.first_seq);
+        let scan = scan_segment(c, next_first)?;
+        if let Some(reason) = scan.damage {
+            let tail = cut_tail(c, scan.valid_len, scan.end_seq, reason, next_first)?;
+            report.truncated.push(tail);
+        }
+        report.records += scan.records;
+        segments.push(SegmentEntry {
+            path: c.path.clone(),
+            first_seq: c.first_seq,
+            end_seq: scan.end_seq,
+            bytes: scan.valid_len,
+        });
+    }
+    Ok(segments)
+}
+
+/// The ranges of seqs no segment holds, below `next_seq`.
+fn find_gaps(segments: &[SegmentEntry], next_seq: u64) -> Vec<Range<u64>> {
+    let mut gaps = Vec::new();
+    let mut prev_end: Option<u64> = None;
+    for s in segments {
+        if let Some(p) = prev_end.filter(|p| *p < s.first_seq) {
+            gaps.push(p..s.first_seq);
+        }
+        prev_end = Some(s.end_seq);
+    }
+    let last_end = segments.last().map_or(0, |s| s.end_seq);
+    if !segments.is_empty() && last_end < next_seq {
+        gaps.push(last_end..next_seq);
+    }
+    for gap in &gaps {
+        tracing::warn!(
+            first = gap.start,
+            end = gap.end,
+            "gap in wal sequence numbers"
+        );
+    }
+    gaps
+}
+
+/// The segment appends go to: the last one when it ends at `next_seq`, else a new one.
+fn open_active(
+    dir: &Path,
+    segments: &mut Vec<SegmentEntry>,
+    next_seq: u64,
+) -> Result<File, WalError> {
+    match segments.last() {
+        Some(last) if last.end_seq == next_seq => OpenOptions::new()
+            .append(true)
+            .open(&last.path)
+            .map_err(|e| WalError::io("open active segment", &last.path, e)),
+        _ => {
+            let (file, path) = create_segment(dir, next_seq, &Faults::default())?;
+            segments.push(SegmentEntry {
+                path,
+                first_seq: next_seq,
+                end_seq: next_seq,
+                bytes: HEADER_LEN as u64,
+            });
+            Ok(file)
+        }
+    }
 }
 
 /// Segment files in `dir` sorted by seq. Leftover temporary files from an

@@ -317,6 +317,17 @@ impl Server {
     }
 }
 
+/// The value of the first sample of `metric` whose line contains `labels` (`""` for any) in
+/// a Prometheus text exposition.
+pub fn metric_sample(metrics: &str, metric: &str, labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split([' ', '{']).next() == Some(metric) && l.contains(labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Asserts an error answer: the expected status and a JSON body with a non-empty `error`
 /// string; returns that string.
 #[track_caller]

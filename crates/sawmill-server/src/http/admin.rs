@@ -75,21 +75,22 @@ pub async fn metrics(AxumState(state): AxumState<State>) -> Response {
     let m = &state.metrics;
     let durable = state.wal.durable_seq();
     let searchable = state.index.searchable_seq();
-    m.wal_durable_seq.set(durable as i64);
-    m.index_searchable_seq.set(searchable as i64);
-    m.index_lag_events
+    m.wal.durable_seq.set(durable as i64);
+    m.index.searchable_seq.set(searchable as i64);
+    m.index
+        .lag_events
         .set(durable.saturating_sub(searchable) as i64);
     m.observe_archive(&state.archive.stats, durable, super::now_nanos());
     m.observe_alerts(&state.alerts, &state.notifiers.stats, durable);
     let usage = state.wal.disk_usage();
-    m.wal_disk_bytes.set(usage.bytes as i64);
-    m.wal_segments.set(usage.segments as i64);
+    m.wal.disk_bytes.set(usage.bytes as i64);
+    m.wal.segments.set(usage.segments as i64);
     if let Ok(free) = state.disk.free_bytes() {
         m.disk_free_bytes.set(free.min(i64::MAX as u64) as i64);
     }
     let partitions = state.partitions.clone();
     if let Ok(docs) = tokio::task::spawn_blocking(move || partitions.num_docs()).await {
-        m.index_docs.set(docs as i64);
+        m.index.docs.set(docs as i64);
     }
     (
         StatusCode::OK,

@@ -6,8 +6,9 @@
 //!   "starts_at"?,"created_by","comment"}`, `GET /api/v1/silences`,
 //!   `DELETE /api/v1/silences/{id}`.
 
-use super::{json_ok, now_nanos, ApiError, Caller, State};
+use super::{audited_change, json_ok, now_nanos, ApiError, Caller, State};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,8 +16,6 @@ use sawmill_alerts::silence::MAX_SILENCES;
 use sawmill_alerts::{parse_matcher, Silence};
 use sawmill_core::{format_rfc3339, parse_duration, parse_time_param};
 use serde::Deserialize;
-
-const MAX_BODY: usize = 64 << 10;
 
 /// `GET /api/v1/alerts`.
 pub async fn list(
@@ -79,28 +78,16 @@ fn silence_json(s: &Silence, now: i64) -> serde_json::Value {
 pub async fn create_silence(
     AxumState(state): AxumState<State>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let response = match create_inner(&state, &caller, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    state.audit(
-        "silence.create",
-        &caller,
-        serde_json::json!({ "request": String::from_utf8_lossy(&body[..body.len().min(4096)]), "status": response.status().as_u16() }),
-    );
-    response
+    audited_change(&state, &caller, "silence.create", body, |body| {
+        create(&state, &caller, body)
+    })
+    .await
 }
 
-async fn create_inner(state: &State, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
-    if body.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("silence larger than {MAX_BODY} bytes"),
-        ));
-    }
-    let b: NewSilence = serde_json::from_slice(body).map_err(|e| {
+async fn create(state: &State, caller: &Caller, body: Bytes) -> Result<Response, ApiError> {
+    let b: NewSilence = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "invalid silence: {e}; send JSON like {{\"matchers\":[\"rule=checkout-errors\"],\"duration\":\"2h\",\"created_by\":\"ada\",\"comment\":\"deploy\"}}"
         ))

@@ -5,17 +5,15 @@
 //! - `GET /api/v1/archive/restores` lists them, `GET …/restores/{id}` shows one;
 //! - `DELETE /api/v1/archive/restores/{id}` stops searching it and deletes it.
 
-use super::{json_ok, now_nanos, ApiError, Caller, State};
+use super::{audited_change, json_ok, now_nanos, ApiError, Caller, State};
 use crate::restore::{RestoreRequest, StartError, MAX_RANGE};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, State as AxumState};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sawmill_core::parse_time_param;
 use serde::Deserialize;
-
-/// Largest restore request body.
-const MAX_BODY: usize = 64 << 10;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,27 +30,15 @@ struct Body {
 pub async fn start(
     AxumState(state): AxumState<State>,
     Extension(caller): Extension<Caller>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let response = match start_inner(&state, &caller, &body) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    state.audit(
-        "restore.start",
-        &caller,
-        serde_json::json!({ "request": String::from_utf8_lossy(&body[..body.len().min(4096)]), "status": response.status().as_u16() }),
-    );
-    response
+    audited_change(&state, &caller, "restore.start", body, |body| {
+        std::future::ready(start_restore(&state, &caller, &body))
+    })
+    .await
 }
 
-fn start_inner(state: &State, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
-    if body.len() > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("restore request larger than {MAX_BODY} bytes"),
-        ));
-    }
+fn start_restore(state: &State, caller: &Caller, body: &[u8]) -> Result<Response, ApiError> {
     let b: Body = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
             "invalid restore request: {e}; send JSON like {{\"start\":\"2026-01-01T00:00:00Z\",\"end\":\"2026-01-02T00:00:00Z\",\"query\":\"level:error\"}}"

@@ -9,6 +9,7 @@ mod archive;
 pub mod auth;
 mod firehose;
 mod ingest;
+pub mod receive;
 mod search;
 
 pub use auth::{Caller, Need};
@@ -19,6 +20,10 @@ use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexHandle;
 use crate::keys::{KeyRing, Scope};
 use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,8 +42,8 @@ pub struct AppState {
     pub index: IndexHandle,
     pub idempotency: Arc<IdempotencyStore>,
     pub metrics: Arc<Metrics>,
-    /// Bytes of request bodies being processed, in KiB permits.
-    pub inflight: Arc<Semaphore>,
+    /// The one ingest path every protocol feeds.
+    pub pipeline: Arc<Pipeline>,
     /// Searches running at once.
     pub searches: Arc<Semaphore>,
     pub archive: ArchiveHandle,
@@ -49,8 +54,6 @@ pub struct AppState {
     /// The API keys, reloaded when `sawmill keys` changes them.
     pub keys: Arc<KeyRing>,
     pub audit: Arc<AuditLog>,
-    /// Per-tenant ingest rate limits and redaction.
-    pub tenants: Arc<crate::limits::TenantPolicies>,
     /// Free disk space guard of the data directory.
     pub disk: Arc<crate::limits::DiskGuard>,
 }
@@ -91,7 +94,8 @@ pub fn router(state: State) -> Router {
             "/api/v1/archive/restores/{id}",
             axum::routing::delete(archive::delete),
         )
-        .route_layer(guard(Need::Tenant(Scope::Admin)));
+        .route_layer(guard(Need::Tenant(Scope::Admin)))
+        .layer(DefaultBodyLimit::max(MAX_CHANGE_BODY));
     let operator = Router::new()
         .route("/api/v1/admin/flush", post(admin::flush))
         .route("/api/v1/alerts/reload", post(alerts::reload))
@@ -237,6 +241,56 @@ fn decode_component(text: &str) -> Result<String, String> {
 /// Nanoseconds since the epoch, now.
 pub fn now_nanos() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}
+
+/// Largest JSON body of a change an admin makes (a silence, a restore). The routes that take
+/// one cap their bodies at this ([`DefaultBodyLimit`]): a larger body is refused while it is
+/// read, never held whole.
+pub const MAX_CHANGE_BODY: usize = 64 << 10;
+
+/// Handles the JSON body of a change (a silence, a restore) with `handle`, then audits the
+/// request and the status it got under `action`.
+pub async fn audited_change<F, Fut>(
+    state: &State,
+    caller: &Caller,
+    action: &str,
+    body: Result<Bytes, BytesRejection>,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(Bytes) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let (response, request) = match body {
+        Ok(body) => {
+            let response = match handle(body.clone()).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            };
+            (response, body)
+        }
+        Err(rejection) => {
+            let error = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body is larger than {MAX_CHANGE_BODY} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    rejection.status(),
+                    format!("cannot read the request body: {}", rejection.body_text()),
+                )
+            };
+            (error.into_response(), Bytes::new())
+        }
+    };
+    let shown = String::from_utf8_lossy(&request[..request.len().min(4096)]);
+    state.audit(
+        action,
+        caller,
+        serde_json::json!({ "request": shown, "status": response.status().as_u16() }),
+    );
+    response
 }
 
 impl AppState {

@@ -207,12 +207,14 @@ fn observe(
 ) -> Response {
     state
         .metrics
-        .search_seconds
+        .search
+        .seconds
         .with_label_values(&[endpoint])
         .observe(started.elapsed().as_secs_f64());
     state
         .metrics
-        .search_requests
+        .search
+        .requests
         .with_label_values(&[endpoint, response.status().as_str()])
         .inc();
     let param = |name: &str| {
@@ -262,7 +264,7 @@ pub async fn search_post(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let params = super::ingest::read_body(body, None, MAX_SEARCH_BODY, SEARCH_BODY_TIMEOUT)
+    let params = super::receive::read_body(body, None, MAX_SEARCH_BODY, SEARCH_BODY_TIMEOUT)
         .await
         .and_then(|body| json_params(&body));
     let result = match &params {
