@@ -400,3 +400,6 @@ impl Pipeline {
         waited.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests;
