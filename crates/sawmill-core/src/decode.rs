@@ -51,6 +51,16 @@ pub enum DecodeError {
     Corrupt(String),
 }
 
+impl DecodeError {
+    /// True when the body is refused for its size (413 over HTTP) rather than its content.
+    pub fn too_large(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::TooLarge { .. } | DecodeError::BodyTooLarge { .. }
+        )
+    }
+}
+
 /// A body's `Content-Encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ContentEncoding {

@@ -349,10 +349,15 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Parse { path: String, message: String },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("config: {0}")]
     Invalid(String),
+    #[error("config: {0}")]
+    Policy(#[from] crate::limits::PolicyError),
 }
 
 impl Config {
@@ -362,9 +367,9 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let mut config = Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Config::from_toml(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
-            message,
+            source,
         })?;
         // the rules file and the TLS files are relative to the config file
         if let Some(dir) = path.parent() {
@@ -385,9 +390,8 @@ impl Config {
     }
 
     /// Parses TOML text.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        Ok(config)
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
     }
 
     /// Checks settings that are valid TOML but impossible.
@@ -476,7 +480,7 @@ impl Config {
         if self.limits.header_read_timeout < Duration::from_millis(100) {
             return invalid("limits.header_read_timeout must be at least 100ms");
         }
-        crate::limits::TenantPolicies::new(self).map_err(ConfigError::Invalid)?;
+        crate::limits::TenantPolicies::new(self)?;
         Ok(())
     }
 }
@@ -512,15 +516,19 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = Config::from_toml("[index]\nrefresh = \"1s\"\n").unwrap_err();
+        let err = Config::from_toml("[index]\nrefresh = \"1s\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("refresh"), "{err}");
-        let err = Config::from_toml("colour = 1\n").unwrap_err();
+        let err = Config::from_toml("colour = 1\n").unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
     }
 
     #[test]
     fn bad_durations_are_explained() {
-        let err = Config::from_toml("[index]\nrefresh_interval = \"soon\"\n").unwrap_err();
+        let err = Config::from_toml("[index]\nrefresh_interval = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("soon"), "{err}");
     }
 

@@ -55,13 +55,16 @@ pub struct IdempotencyStore {
 
 impl IdempotencyStore {
     /// Loads the snapshot at `path` (missing = empty), dropping expired keys.
-    pub fn load(path: impl Into<PathBuf>, now: i64) -> Result<IdempotencyStore, String> {
+    pub fn load(path: impl Into<PathBuf>, now: i64) -> Result<IdempotencyStore, SnapshotError> {
         let path = path.into();
         let mut entries = HashMap::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let list: Vec<SnapshotEntry> = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+                let list: Vec<SnapshotEntry> =
+                    serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Corrupt {
+                        path: path.clone(),
+                        source,
+                    })?;
                 for e in list {
                     if now - e.at < KEY_TTL_NANOS {
                         entries.insert(
@@ -78,7 +81,7 @@ impl IdempotencyStore {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => return Err(SnapshotError::Read { path, source }),
         }
         Ok(IdempotencyStore {
             path,
@@ -150,7 +153,7 @@ impl IdempotencyStore {
 
     /// Writes every unexpired answered key to the snapshot file (atomically, fsynced), so WAL
     /// segments holding them can be deleted.
-    pub fn save(&self, now: i64) -> Result<(), String> {
+    pub fn save(&self, now: i64) -> Result<(), SnapshotError> {
         let list: Vec<SnapshotEntry> = self
             .entries
             .lock()
@@ -165,9 +168,14 @@ impl IdempotencyStore {
                 _ => None,
             })
             .collect();
-        let body = serde_json::to_vec(&list).map_err(|e| e.to_string())?;
-        write_atomic(&self.path, &body)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+        let body = serde_json::to_vec(&list).map_err(|source| SnapshotError::Corrupt {
+            path: self.path.clone(),
+            source,
+        })?;
+        write_atomic(&self.path, &body).map_err(|source| SnapshotError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -186,19 +194,47 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The snapshot of answered keys cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is corrupt: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An `Idempotency-Key` header value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidKey {
+    #[error("Idempotency-Key is empty")]
+    Empty,
+    #[error("Idempotency-Key is {0} bytes; the limit is {MAX_KEY_BYTES}")]
+    TooLong(usize),
+    #[error("Idempotency-Key must be printable ASCII without spaces")]
+    NotPrintable,
+}
+
 /// Checks an `Idempotency-Key` header value.
-pub fn validate_key(key: &str) -> Result<(), String> {
+pub fn validate_key(key: &str) -> Result<(), InvalidKey> {
     if key.is_empty() {
-        return Err("Idempotency-Key is empty".into());
+        return Err(InvalidKey::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "Idempotency-Key is {} bytes; the limit is {MAX_KEY_BYTES}",
-            key.len()
-        ));
+        return Err(InvalidKey::TooLong(key.len()));
     }
     if !key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-        return Err("Idempotency-Key must be printable ASCII without spaces".into());
+        return Err(InvalidKey::NotPrintable);
     }
     Ok(())
 }

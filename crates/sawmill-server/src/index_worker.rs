@@ -32,7 +32,7 @@ enum Msg {
         docs: Vec<(i64, TantivyDocument)>,
         _room: QueueRoom,
     },
-    Flush(oneshot::Sender<Result<CommitReport, String>>),
+    Flush(oneshot::Sender<Result<CommitReport, FlushError>>),
     Shutdown,
 }
 
@@ -88,19 +88,26 @@ impl IndexHandle {
     }
 
     /// Commits everything durable so far and reports what was done.
-    pub async fn flush(&self) -> Result<CommitReport, String> {
-        let (tx, rx) = oneshot::channel();
-        self.send_blocking(Msg::Flush(tx)).await?;
-        rx.await.map_err(|_| "the indexer stopped".to_string())?
-    }
-
-    async fn send_blocking(&self, msg: Msg) -> Result<(), String> {
+    pub async fn flush(&self) -> Result<CommitReport, FlushError> {
+        let (reply, rx) = oneshot::channel();
         let tx = self.tx.clone();
-        tokio::task::spawn_blocking(move || tx.send(msg))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|_| "the indexer stopped".to_string())
+        // the queue may be full: wait for room off the async threads
+        match tokio::task::spawn_blocking(move || tx.send(Msg::Flush(reply))).await {
+            Ok(Ok(())) => {}
+            _ => return Err(FlushError::Stopped),
+        }
+        rx.await.map_err(|_| FlushError::Stopped)?
     }
+}
+
+/// Why a flush of the index did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    #[error("the indexer stopped")]
+    Stopped,
+    /// The worker reopens the index from its last commit and goes on from the WAL.
+    #[error(transparent)]
+    Failed(#[from] IndexError),
 }
 
 /// Room reserved in the indexer's queue, released when the indexer is done with the batch.
@@ -206,7 +213,7 @@ impl Worker {
                 .and_then(|_| self.commit().map(|_| ()))
             {
                 Ok(()) => break,
-                Err(e) => self.recover_from(e),
+                Err(e) => self.recover_from(&e),
             }
         }
         if from < target {
@@ -232,9 +239,11 @@ impl Worker {
                 Ok(Msg::Flush(reply)) => {
                     let target = self.wal.durable_seq();
                     let result = self.catch_up(target).and_then(|_| self.commit());
-                    let _ =
-                        reply.send(result.as_ref().map(Clone::clone).map_err(|e| e.to_string()));
-                    result.map(|_| ())
+                    if let Err(e) = &result {
+                        self.recover_from(e);
+                    }
+                    let _ = reply.send(result.map_err(FlushError::Failed));
+                    Ok(())
                 }
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
                     self.stop();
@@ -260,7 +269,7 @@ impl Worker {
                 Ok(())
             });
             if let Err(e) = result {
-                self.recover_from(e);
+                self.recover_from(&e);
             }
         }
     }
@@ -280,7 +289,7 @@ impl Worker {
 
     /// Drops the indexer (losing only uncommitted work, which the WAL still holds) and waits
     /// a moment before it is reopened from its last commit.
-    fn recover_from(&mut self, error: IndexError) {
+    fn recover_from(&mut self, error: &IndexError) {
         self.metrics.index.errors.inc();
         tracing::error!(error = %error, "indexing failed; reopening the index from its last commit");
         self.indexer = None;

@@ -27,6 +27,11 @@ use std::sync::Arc;
 pub const KEYS_FILE: &str = "keys.json";
 const KEY_PREFIX: &str = "smk_";
 
+/// A scope name that is not one of `ingest`, `search`, `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope '{0}': use ingest, search or admin")]
+pub struct UnknownScope(pub String);
+
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -40,14 +45,12 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn parse(text: &str) -> Result<Scope, String> {
+    pub fn parse(text: &str) -> Result<Scope, UnknownScope> {
         match text {
             "ingest" => Ok(Scope::Ingest),
             "search" => Ok(Scope::Search),
             "admin" => Ok(Scope::Admin),
-            other => Err(format!(
-                "unknown scope '{other}': use ingest, search or admin"
-            )),
+            other => Err(UnknownScope(other.to_string())),
         }
     }
 

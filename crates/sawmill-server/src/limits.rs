@@ -45,6 +45,28 @@ pub struct TenantPolicies {
     clock: DefaultClock,
 }
 
+/// A tenant policy that cannot be built, with the config section it comes from.
+#[derive(Debug, thiserror::Error)]
+#[error("{section}: {problem}")]
+pub struct PolicyError {
+    pub section: String,
+    #[source]
+    pub problem: PolicyProblem,
+}
+
+/// What is wrong with a tenant policy.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyProblem {
+    #[error(transparent)]
+    Tenant(#[from] sawmill_core::tenant::InvalidTenant),
+    #[error(transparent)]
+    Redaction(#[from] sawmill_core::redact::RedactError),
+    #[error("ingest_bytes_per_sec must be at least 1")]
+    ZeroRate,
+    #[error("ingest_burst_bytes must be at least 1 KiB")]
+    ZeroBurst,
+}
+
 /// A refusal by the rate limit.
 #[derive(Debug, PartialEq)]
 pub enum RateLimited {
@@ -55,9 +77,9 @@ pub enum RateLimited {
 }
 
 impl TenantPolicy {
-    fn build(c: &TenantSection) -> Result<TenantPolicy, String> {
+    fn build(c: &TenantSection) -> Result<TenantPolicy, PolicyProblem> {
         let detectors = match &c.redact {
-            Some(names) => Detector::parse_list(&names.join(",")).map_err(|e| e.to_string())?,
+            Some(names) => Detector::parse_list(&names.join(","))?,
             None => Vec::new(),
         };
         let custom: Vec<(String, String)> = c
@@ -66,16 +88,16 @@ impl TenantPolicy {
             .flatten()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let redactor = Redactor::new(&detectors, &custom).map_err(|e| e.to_string())?;
+        let redactor = Redactor::new(&detectors, &custom)?;
         let (limiter, burst_kib) = match c.ingest_bytes_per_sec {
             None | Some(0) => (None, 0),
             Some(rate) => {
                 let rate_kib = NonZeroU32::new(rate.div_ceil(1024).min(u64::from(u32::MAX)) as u32)
-                    .ok_or("ingest_bytes_per_sec must be at least 1")?;
+                    .ok_or(PolicyProblem::ZeroRate)?;
                 let burst = c.ingest_burst_bytes.unwrap_or(rate.saturating_mul(2));
                 let burst_kib =
                     NonZeroU32::new(burst.div_ceil(1024).min(u64::from(u32::MAX)) as u32)
-                        .ok_or("ingest_burst_bytes must be at least 1 KiB")?;
+                        .ok_or(PolicyProblem::ZeroBurst)?;
                 let quota = Quota::per_second(rate_kib).allow_burst(burst_kib);
                 (Some(RateLimiter::direct(quota)), burst_kib.get())
             }
@@ -90,16 +112,21 @@ impl TenantPolicy {
 
 impl TenantPolicies {
     /// Compiles every configured tenant's policy (errors name the tenant and the setting).
-    pub fn new(config: &Config) -> Result<TenantPolicies, String> {
+    pub fn new(config: &Config) -> Result<TenantPolicies, PolicyError> {
         let mut built = HashMap::new();
         let mut configured = HashMap::new();
-        TenantPolicy::build(&config.tenant_defaults)
-            .map_err(|e| format!("[tenant_defaults]: {e}"))?;
+        TenantPolicy::build(&config.tenant_defaults).map_err(|problem| PolicyError {
+            section: "[tenant_defaults]".into(),
+            problem,
+        })?;
         for (name, c) in &config.tenants {
-            crate::keys::validate_tenant(name).map_err(|e| format!("[tenants.{name}]: {e}"))?;
+            let in_section = |problem| PolicyError {
+                section: format!("[tenants.{name}]"),
+                problem,
+            };
+            crate::keys::validate_tenant(name).map_err(|e| in_section(PolicyProblem::Tenant(e)))?;
             let merged = c.over(&config.tenant_defaults);
-            let policy =
-                TenantPolicy::build(&merged).map_err(|e| format!("[tenants.{name}]: {e}"))?;
+            let policy = TenantPolicy::build(&merged).map_err(in_section)?;
             built.insert(name.clone(), Arc::new(policy));
             configured.insert(name.clone(), merged);
         }
@@ -260,7 +287,7 @@ mod tests {
     #[test]
     fn bad_policies_name_the_tenant() {
         let config: Config = toml::from_str("[tenants.acme]\nredact = [\"emails\"]\n").unwrap();
-        let err = TenantPolicies::new(&config).err().unwrap();
+        let err = TenantPolicies::new(&config).err().unwrap().to_string();
         assert!(
             err.contains("[tenants.acme]") && err.contains("emails"),
             "{err}"
@@ -270,6 +297,7 @@ mod tests {
         assert!(TenantPolicies::new(&config)
             .err()
             .unwrap()
+            .to_string()
             .contains("ticket"));
     }
 

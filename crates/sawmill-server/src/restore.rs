@@ -123,11 +123,61 @@ pub struct Restores {
 }
 
 /// Why a restore could not start.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// Too many restores are running.
+    #[error("{MAX_RUNNING} restores are running already; retry when one is done")]
     Busy,
-    Internal(String),
+    #[error("cannot start the restore: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Why a restore failed (the message is kept in its status).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot {action} {key}: {source}")]
+    Store {
+        action: &'static str,
+        key: String,
+        source: StoreError,
+    },
+    #[error("cannot {action} the restore index: {source}")]
+    Index {
+        action: &'static str,
+        source: sawmill_index::IndexError,
+    },
+    #[error("cannot restore {key}: {problem}")]
+    Object {
+        key: String,
+        #[source]
+        problem: ObjectProblem,
+    },
+    #[error("unexpected archive prefix {0}")]
+    Prefix(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// What is wrong with one archive object.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectProblem {
+    #[error("not a zstd object: {0}")]
+    NotZstd(#[source] std::io::Error),
+    #[error("decompresses to more than {MAX_OBJECT_BYTES} bytes")]
+    TooLarge,
+    #[error("line {line}: {source}")]
+    Line {
+        line: usize,
+        source: sawmill_core::EventError,
+    },
+    #[error("cannot index it: {0}")]
+    Index(#[source] sawmill_index::IndexError),
 }
 
 fn now_nanos() -> i64 {
@@ -142,9 +192,12 @@ impl Restores {
         store: Arc<dyn ObjectStore>,
         prefix: String,
         ttl: Duration,
-    ) -> Result<Restores, String> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    ) -> Result<Restores, RestoreError> {
+        std::fs::create_dir_all(&dir).map_err(|source| RestoreError::Io {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
         let restores = Restores {
             dir,
             partitions,
@@ -154,8 +207,11 @@ impl Restores {
             entries: Mutex::new(BTreeMap::new()),
         };
         let now = now_nanos();
-        let listing = std::fs::read_dir(&restores.dir)
-            .map_err(|e| format!("cannot list {}: {e}", restores.dir.display()))?;
+        let listing = std::fs::read_dir(&restores.dir).map_err(|source| RestoreError::Io {
+            action: "list",
+            path: restores.dir.clone(),
+            source,
+        })?;
         for entry in listing.flatten() {
             let path = entry.path();
             let status = std::fs::read(path.join("status.json"))
@@ -267,7 +323,7 @@ impl Restores {
         std::thread::Builder::new()
             .name("sawmill-restore".into())
             .spawn(move || this.run(req, shared, cancel))
-            .map_err(|e| StartError::Internal(format!("cannot start the restore: {e}")))?;
+            .map_err(StartError::Thread)?;
         Ok(status)
     }
 
@@ -324,10 +380,8 @@ impl Restores {
                 s.expires_nanos = expires;
                 s.expires_at = Some(format_rfc3339(expires));
                 let saved = serde_json::to_vec_pretty(&*s)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| {
-                        std::fs::write(dir.join("status.json"), b).map_err(|e| e.to_string())
-                    });
+                    .map_err(std::io::Error::other)
+                    .and_then(|b| std::fs::write(dir.join("status.json"), b));
                 if let Err(e) = saved {
                     tracing::warn!(restore = %id, error = %e, "cannot save restore status; it will not survive a restart");
                 }
@@ -338,7 +392,7 @@ impl Restores {
             Err(e) => {
                 let cancelled = cancel.load(Ordering::Acquire);
                 s.state = if cancelled { "cancelled" } else { "failed" }.into();
-                s.error = Some(e.clone());
+                s.error = Some(e.to_string());
                 // a failed restore stays listed (with its error) until it expires
                 s.expires_nanos = now_nanos().saturating_add(self.ttl.as_nanos() as i64);
                 let _ = std::fs::remove_dir_all(&dir);
@@ -359,7 +413,7 @@ impl Restores {
         dir: &Path,
         shared: &Mutex<RestoreStatus>,
         cancel: &AtomicBool,
-    ) -> Result<sawmill_index::partition::Partition, String> {
+    ) -> Result<sawmill_index::partition::Partition, RestoreError> {
         let covered: Vec<(i64, i64)> = self
             .entries
             .lock()
@@ -375,20 +429,30 @@ impl Restores {
             .collect();
         let objects = self.objects_in_range(req)?;
         shared.lock().objects = objects.len() as u64;
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| RestoreError::Io {
+            action: "create",
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let number = shared.lock().number;
         let mut index = RestoredIndex::create(&self.partitions, &dir.join("index"), number)
-            .map_err(|e| format!("cannot create the restore index: {e}"))?;
+            .map_err(|source| RestoreError::Index {
+                action: "create",
+                source,
+            })?;
         let ttl_days = self.ttl.as_secs().div_ceil(86_400).max(1) as u32;
         for object in objects {
             if cancel.load(Ordering::Acquire) {
-                return Err("cancelled".into());
+                return Err(RestoreError::Cancelled);
             }
             let readability = self
                 .store
                 .readability(&object.key, object.storage_class.as_deref())
-                .map_err(|e| format!("cannot check {}: {e}", object.key))?;
+                .map_err(|source| RestoreError::Store {
+                    action: "check",
+                    key: object.key.clone(),
+                    source,
+                })?;
             let class = object.storage_class.clone().unwrap_or_default();
             let cold_state = match readability {
                 Readability::Readable => None,
@@ -396,8 +460,10 @@ impl Restores {
                 Readability::NeedsRestore if req.request_s3_restore => {
                     self.store
                         .request_restore(&object.key, ttl_days, req.bulk)
-                        .map_err(|e| {
-                            format!("cannot request the S3 restore of {}: {e}", object.key)
+                        .map_err(|source| RestoreError::Store {
+                            action: "request the S3 restore of",
+                            key: object.key.clone(),
+                            source,
                         })?;
                     Some("s3_restore_requested")
                 }
@@ -421,11 +487,20 @@ impl Restores {
                     });
                     continue;
                 }
-                Err(e) => return Err(format!("cannot read {}: {e}", object.key)),
+                Err(source) => {
+                    return Err(RestoreError::Store {
+                        action: "read",
+                        key: object.key.clone(),
+                        source,
+                    })
+                }
             };
             let counts = self
-                .add_object(req, &covered, &object.key, &bytes, &mut index)
-                .map_err(|e| format!("cannot restore {}: {e}", object.key))?;
+                .add_object(req, &covered, &bytes, &mut index)
+                .map_err(|problem| RestoreError::Object {
+                    key: object.key.clone(),
+                    problem,
+                })?;
             let mut s = shared.lock();
             s.objects_read += 1;
             s.events += counts.added;
@@ -434,7 +509,10 @@ impl Restores {
         }
         let (partition, count) = index
             .finish(req.ast.as_ref(), now_nanos())
-            .map_err(|e| format!("cannot commit the restore index: {e}"))?;
+            .map_err(|source| RestoreError::Index {
+                action: "commit",
+                source,
+            })?;
         shared.lock().events = count;
         Ok(partition)
     }
@@ -443,7 +521,7 @@ impl Restores {
     fn objects_in_range(
         &self,
         req: &RestoreRequest,
-    ) -> Result<Vec<sawmill_archive::ObjectInfo>, String> {
+    ) -> Result<Vec<sawmill_archive::ObjectInfo>, RestoreError> {
         let (first_hour, last_hour) = (hour_of(req.start), hour_of(req.end - 1));
         let mut out = Vec::new();
         let mut day_start = first_hour - first_hour.rem_euclid(24);
@@ -452,11 +530,15 @@ impl Restores {
             let hour_key = hour_prefix(&self.prefix, &req.tenant, day_start);
             let day_key = hour_key
                 .strip_suffix("hour=00/")
-                .ok_or_else(|| format!("unexpected archive prefix {hour_key}"))?;
+                .ok_or_else(|| RestoreError::Prefix(hour_key.clone()))?;
             let listed = self
                 .store
                 .list(day_key)
-                .map_err(|e| format!("cannot list {day_key}: {e}"))?;
+                .map_err(|source| RestoreError::Store {
+                    action: "list",
+                    key: day_key.to_string(),
+                    source,
+                })?;
             for object in listed {
                 let Some((hour, first, last)) = parse_object_key(&object.key, day_start) else {
                     continue;
@@ -481,20 +563,17 @@ impl Restores {
         &self,
         req: &RestoreRequest,
         covered: &[(i64, i64)],
-        key: &str,
         bytes: &[u8],
         index: &mut RestoredIndex<'_>,
-    ) -> Result<Counts, String> {
-        let decoder = zstd::stream::read::Decoder::new(bytes).map_err(|e| e.to_string())?;
+    ) -> Result<Counts, ObjectProblem> {
+        let decoder = zstd::stream::read::Decoder::new(bytes).map_err(ObjectProblem::NotZstd)?;
         let mut text = Vec::new();
         decoder
             .take(MAX_OBJECT_BYTES + 1)
             .read_to_end(&mut text)
-            .map_err(|e| format!("not a zstd object: {e}"))?;
+            .map_err(ObjectProblem::NotZstd)?;
         if text.len() as u64 > MAX_OBJECT_BYTES {
-            return Err(format!(
-                "decompresses to more than {MAX_OBJECT_BYTES} bytes"
-            ));
+            return Err(ObjectProblem::TooLarge);
         }
         let mut counts = Counts::default();
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
@@ -505,7 +584,10 @@ impl Restores {
                 Some(ts) => ts,
                 None => {
                     Event::from_normalized_json(line)
-                        .map_err(|e| format!("line {}: {e}", n + 1))?
+                        .map_err(|source| ObjectProblem::Line {
+                            line: n + 1,
+                            source,
+                        })?
                         .timestamp
                 }
             };
@@ -520,11 +602,14 @@ impl Restores {
                 counts.restored += 1;
                 continue;
             }
-            let event = Event::from_normalized_json(line)
-                .map_err(|e| format!("{key} line {}: {e}", n + 1))?;
+            let event =
+                Event::from_normalized_json(line).map_err(|source| ObjectProblem::Line {
+                    line: n + 1,
+                    source,
+                })?;
             index
                 .add(&req.tenant, &event, line)
-                .map_err(|e| e.to_string())?;
+                .map_err(ObjectProblem::Index)?;
             counts.added += 1;
         }
         Ok(counts)

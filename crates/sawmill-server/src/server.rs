@@ -187,7 +187,6 @@ impl Stages {
                     Restores::open(dir, partitions, store, prefix, ttl)
                 })
                 .await?
-                .map_err(anyhow::Error::msg)
                 .context("cannot open the archive restores")?,
             )
         };
@@ -300,8 +299,7 @@ fn app_state(
     keys: Arc<crate::keys::KeyRing>,
     stages: &Stages,
 ) -> anyhow::Result<Arc<AppState>> {
-    let tenants =
-        Arc::new(crate::limits::TenantPolicies::new(&config).map_err(anyhow::Error::msg)?);
+    let tenants = Arc::new(crate::limits::TenantPolicies::new(&config)?);
     let disk = Arc::new(crate::limits::DiskGuard::new(
         root,
         config.limits.min_free_disk_bytes,
@@ -481,7 +479,7 @@ fn host_name() -> String {
 /// Loads the saved keys, then the keys of every batch still in the WAL.
 fn load_idempotency(path: &Path, wal: &Wal) -> anyhow::Result<IdempotencyStore> {
     let now = now_nanos();
-    let store = IdempotencyStore::load(path, now).map_err(anyhow::Error::msg)?;
+    let store = IdempotencyStore::load(path, now)?;
     for record in wal.read_from(wal.first_seq())? {
         let record = match record {
             Ok(r) => r,

@@ -102,15 +102,10 @@ fn start_restore(state: &State, caller: &Caller, body: &[u8]) -> Result<Response
             status.to_api_json().to_string(),
         )
             .into_response()),
-        Err(StartError::Busy) => Err(ApiError::unavailable(
-            format!(
-                "{} restores are running already; retry when one is done",
-                crate::restore::MAX_RUNNING
-            ),
-            10,
-        )
-        .because("restores_busy")),
-        Err(StartError::Internal(e)) => Err(ApiError::internal(e)),
+        Err(e @ StartError::Busy) => {
+            Err(ApiError::unavailable(e.to_string(), 10).because("restores_busy"))
+        }
+        Err(e @ StartError::Thread(_)) => Err(ApiError::internal(e.to_string())),
     }
 }
 

@@ -218,24 +218,33 @@ pub fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError>
     Ok(pairs)
 }
 
-fn decode_component(text: &str) -> Result<String, String> {
+/// Why a query-string component cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+enum BadComponent {
+    #[error("has a bad percent-escape '{shown}' at byte {at}: write % as %25")]
+    Escape { shown: String, at: usize },
+    #[error("is not UTF-8 once decoded: percent-encode UTF-8 text")]
+    NotUtf8,
+}
+
+fn decode_component(text: &str) -> Result<String, BadComponent> {
     let bytes = text.as_bytes();
     for (i, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b'%') {
         let ok = bytes.len() > i + 2
             && bytes[i + 1].is_ascii_hexdigit()
             && bytes[i + 2].is_ascii_hexdigit();
         if !ok {
-            let shown: String = text[i..].chars().take(3).collect();
-            return Err(format!(
-                "has a bad percent-escape '{shown}' at byte {i}: write % as %25"
-            ));
+            return Err(BadComponent::Escape {
+                shown: text[i..].chars().take(3).collect(),
+                at: i,
+            });
         }
     }
     let plus_as_space = text.replace('+', " ");
     percent_encoding::percent_decode_str(&plus_as_space)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| "is not UTF-8 once decoded: percent-encode UTF-8 text".to_string())
+        .map_err(|_| BadComponent::NotUtf8)
 }
 
 /// Nanoseconds since the epoch, now.

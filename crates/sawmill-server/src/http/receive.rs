@@ -23,6 +23,8 @@ impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
         let status = match &refusal {
             Refusal::BadBody(_) => StatusCode::BAD_REQUEST,
+            Refusal::Decompress(e) if e.too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Decompress(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge(_) | Refusal::OverBurst { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::KeyInFlight => StatusCode::CONFLICT,
@@ -58,7 +60,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     let key = value
         .to_str()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be printable ASCII"))?;
-    validate_key(key).map_err(ApiError::bad_request)?;
+    validate_key(key).map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Some(key.to_string()))
 }
 

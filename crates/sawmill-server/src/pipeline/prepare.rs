@@ -5,7 +5,7 @@ use super::{Decode, DecodeContext, Refusal};
 use crate::batch::Batch;
 use crate::limits::{RateLimited, TenantPolicies, TenantPolicy};
 use sawmill_core::record::RecordHeader;
-use sawmill_core::{decompress, ContentEncoding, DecodeError, IngestAnswer, ParseContext, Parsed};
+use sawmill_core::{decompress, ContentEncoding, IngestAnswer, ParseContext, Parsed};
 use sawmill_index::schema::Fields;
 use std::borrow::Cow;
 
@@ -46,11 +46,7 @@ pub(super) fn prepare(
         tenant,
         key,
     } = input;
-    let raw =
-        decompress(encoding, body, ctx.limits.max_decompressed_bytes).map_err(|e| match e {
-            DecodeError::TooLarge { .. } => Refusal::TooLarge(e.to_string()),
-            other => Refusal::BadBody(other.to_string()),
-        })?;
+    let raw = decompress(encoding, body, ctx.limits.max_decompressed_bytes)?;
     let policy = tenants.get(&tenant);
     let mut meter = Meter {
         tenants,

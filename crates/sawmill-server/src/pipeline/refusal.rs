@@ -7,9 +7,12 @@ use sawmill_wal::WalError;
 /// A request refused as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
-    /// The body cannot be read at all (bad compression, not the protocol's format).
+    /// The body cannot be read at all (not the protocol's format).
     #[error("{0}")]
     BadBody(String),
+    /// The body's compression is broken, or it decompresses beyond the limit.
+    #[error(transparent)]
+    Decompress(#[from] sawmill_core::DecodeError),
     /// The body, or what it decompresses to, is larger than the limits.
     #[error("{0}")]
     TooLarge(String),
@@ -72,6 +75,7 @@ impl Refusal {
             Refusal::NotDurable(_) => Some(5),
             Refusal::KeyInFlight => Some(1),
             Refusal::BadBody(_)
+            | Refusal::Decompress(_)
             | Refusal::TooLarge(_)
             | Refusal::OverBurst { .. }
             | Refusal::Internal(_) => None,
@@ -82,6 +86,8 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::BadBody(_) => "bad_request",
+            Refusal::Decompress(e) if e.too_large() => "too_large",
+            Refusal::Decompress(_) => "bad_request",
             Refusal::TooLarge(_) => "too_large",
             Refusal::RateLimited { .. } | Refusal::OverBurst { .. } => "rate_limited",
             Refusal::Busy(Busy::Memory) => "memory",

@@ -342,6 +342,9 @@ async fn compressed_bodies_are_decompressed_within_the_limit() {
         .ingest(origin("acme", None), body, lines)
         .await
         .unwrap_err();
-    assert!(matches!(err, Refusal::TooLarge(_)), "{err}");
+    assert!(
+        matches!(err, Refusal::Decompress(ref e) if e.too_large()),
+        "{err}"
+    );
     f.stop();
 }
