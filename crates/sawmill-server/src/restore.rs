@@ -414,19 +414,7 @@ impl Restores {
         shared: &Mutex<RestoreStatus>,
         cancel: &AtomicBool,
     ) -> Result<sawmill_index::partition::Partition, RestoreError> {
-        let covered: Vec<(i64, i64)> = self
-            .entries
-            .lock()
-            .values()
-            .map(|e| e.status.lock().clone())
-            .filter(|s| {
-                s.tenant == req.tenant
-                    && s.state == "done"
-                    && s.query.is_none()
-                    && s.cold_objects.is_empty()
-            })
-            .map(|s| s.range_nanos)
-            .collect();
+        let covered = self.covered_ranges(&req.tenant);
         let objects = self.objects_in_range(req)?;
         shared.lock().objects = objects.len() as u64;
         std::fs::create_dir_all(dir).map_err(|source| RestoreError::Io {
@@ -440,59 +428,15 @@ impl Restores {
                 action: "create",
                 source,
             })?;
-        let ttl_days = self.ttl.as_secs().div_ceil(86_400).max(1) as u32;
         for object in objects {
             if cancel.load(Ordering::Acquire) {
                 return Err(RestoreError::Cancelled);
             }
-            let readability = self
-                .store
-                .readability(&object.key, object.storage_class.as_deref())
-                .map_err(|source| RestoreError::Store {
-                    action: "check",
-                    key: object.key.clone(),
-                    source,
-                })?;
-            let class = object.storage_class.clone().unwrap_or_default();
-            let cold_state = match readability {
-                Readability::Readable => None,
-                Readability::Restoring => Some("s3_restore_in_progress"),
-                Readability::NeedsRestore if req.request_s3_restore => {
-                    self.store
-                        .request_restore(&object.key, ttl_days, req.bulk)
-                        .map_err(|source| RestoreError::Store {
-                            action: "request the S3 restore of",
-                            key: object.key.clone(),
-                            source,
-                        })?;
-                    Some("s3_restore_requested")
-                }
-                Readability::NeedsRestore => Some("needs_s3_restore"),
-            };
-            if let Some(state) = cold_state {
-                shared.lock().cold_objects.push(ColdObject {
-                    key: object.key.clone(),
-                    storage_class: class,
-                    state: state.into(),
-                });
-                continue;
-            }
-            let bytes = match self.store.get(&object.key) {
-                Ok(b) => b,
-                Err(StoreError::NeedsRestore(_)) => {
-                    shared.lock().cold_objects.push(ColdObject {
-                        key: object.key.clone(),
-                        storage_class: class,
-                        state: "needs_s3_restore".into(),
-                    });
+            let bytes = match self.read_object(req, &object)? {
+                Ok(bytes) => bytes,
+                Err(cold) => {
+                    shared.lock().cold_objects.push(cold);
                     continue;
-                }
-                Err(source) => {
-                    return Err(RestoreError::Store {
-                        action: "read",
-                        key: object.key.clone(),
-                        source,
-                    })
                 }
             };
             let counts = self
@@ -515,6 +459,63 @@ impl Restores {
             })?;
         shared.lock().events = count;
         Ok(partition)
+    }
+
+    /// The ranges whose every event an earlier finished, whole (no query, nothing cold)
+    /// restore of the tenant holds already.
+    fn covered_ranges(&self, tenant: &str) -> Vec<(i64, i64)> {
+        self.entries
+            .lock()
+            .values()
+            .map(|e| e.status.lock().clone())
+            .filter(|s| {
+                s.tenant == tenant
+                    && s.state == "done"
+                    && s.query.is_none()
+                    && s.cold_objects.is_empty()
+            })
+            .map(|s| s.range_nanos)
+            .collect()
+    }
+
+    /// An object's bytes, or what keeps it from being read now (its storage class: the S3
+    /// restore is requested when the request asks for it).
+    fn read_object(
+        &self,
+        req: &RestoreRequest,
+        object: &sawmill_archive::ObjectInfo,
+    ) -> Result<Result<Vec<u8>, ColdObject>, RestoreError> {
+        let store_error = |action, source| RestoreError::Store {
+            action,
+            key: object.key.clone(),
+            source,
+        };
+        let cold = |state: &str| ColdObject {
+            key: object.key.clone(),
+            storage_class: object.storage_class.clone().unwrap_or_default(),
+            state: state.into(),
+        };
+        let readability = self
+            .store
+            .readability(&object.key, object.storage_class.as_deref())
+            .map_err(|e| store_error("check", e))?;
+        match readability {
+            Readability::Readable => {}
+            Readability::Restoring => return Ok(Err(cold("s3_restore_in_progress"))),
+            Readability::NeedsRestore if req.request_s3_restore => {
+                let ttl_days = self.ttl.as_secs().div_ceil(86_400).max(1) as u32;
+                self.store
+                    .request_restore(&object.key, ttl_days, req.bulk)
+                    .map_err(|e| store_error("request the S3 restore of", e))?;
+                return Ok(Err(cold("s3_restore_requested")));
+            }
+            Readability::NeedsRestore => return Ok(Err(cold("needs_s3_restore"))),
+        }
+        match self.store.get(&object.key) {
+            Ok(bytes) => Ok(Ok(bytes)),
+            Err(StoreError::NeedsRestore(_)) => Ok(Err(cold("needs_s3_restore"))),
+            Err(e) => Err(store_error("read", e)),
+        }
     }
 
     /// The tenant's objects whose hour and event times overlap the range, oldest first.
