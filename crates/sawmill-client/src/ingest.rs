@@ -11,9 +11,9 @@
 //!
 //! Waits come from a [`RetryPolicy`] (the caller may lower its longest wait), with the
 //! server's `Retry-After` as a floor. A [`Retry`] bounds the attempts, the time (a deadline:
-//! the sender gives up when the next wait would pass it, and an attempt still waiting for its
-//! answer at the deadline is abandoned), or both; with neither it retries until the server
-//! answers.
+//! the sender gives up when the next wait would pass it), or both; with neither it retries
+//! until the server answers. One attempt is bounded by the client's request timeout; the
+//! first attempt is made whatever the deadline.
 
 use crate::client::{encode_component, error_message, snippet, Client};
 use crate::encoding::Encoding;
@@ -44,7 +44,7 @@ pub struct Retry {
     pub policy: RetryPolicy,
     /// Attempts before giving up (at least 1); `None`: no limit.
     pub max_attempts: Option<u32>,
-    /// No wait ends after it, and no answer is awaited past it; `None`: no limit.
+    /// No wait ends after it; `None`: no limit.
     pub deadline: Option<Instant>,
 }
 
@@ -118,9 +118,6 @@ pub enum AttemptError {
         #[source]
         source: serde_json::Error,
     },
-    /// The deadline came while the answer was awaited.
-    #[error("no answer before the deadline")]
-    NoAnswerInTime,
 }
 
 impl AttemptError {
@@ -131,7 +128,7 @@ impl AttemptError {
             AttemptError::Status { status, .. } => {
                 matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
             }
-            AttemptError::NotAnAnswer { .. } | AttemptError::NoAnswerInTime => false,
+            AttemptError::NotAnAnswer { .. } => false,
         }
     }
 
@@ -211,16 +208,10 @@ impl Client {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let error = match self.attempt(&url, batch, retry.deadline).await {
+            let error = match self.attempt(&url, batch).await {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
-            if matches!(error, AttemptError::NoAnswerInTime) {
-                return Err(IngestError::OutOfTime {
-                    attempts,
-                    last: error,
-                });
-            }
             if !error.is_retryable() {
                 return Err(IngestError::Refused {
                     attempts,
@@ -252,27 +243,8 @@ impl Client {
         }
     }
 
-    /// One attempt, abandoned at the deadline.
-    async fn attempt(
-        &self,
-        url: &str,
-        batch: &IngestBatch,
-        deadline: Option<Instant>,
-    ) -> Result<IngestAnswer, AttemptError> {
-        let exchange = self.ingest_exchange(url, batch);
-        match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, exchange)
-                .await
-                .unwrap_or(Err(AttemptError::NoAnswerInTime)),
-            None => exchange.await,
-        }
-    }
-
-    async fn ingest_exchange(
-        &self,
-        url: &str,
-        batch: &IngestBatch,
-    ) -> Result<IngestAnswer, AttemptError> {
+    /// One attempt.
+    async fn attempt(&self, url: &str, batch: &IngestBatch) -> Result<IngestAnswer, AttemptError> {
         let content_type = match batch.format {
             BodyFormat::Ndjson => "application/x-ndjson",
             BodyFormat::Text => "text/plain",

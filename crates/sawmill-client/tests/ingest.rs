@@ -379,37 +379,46 @@ async fn no_wait_passes_the_deadline() {
         .expect_err("out of time");
     assert!(matches!(err, IngestError::OutOfTime { .. }), "{err:?}");
     assert!(err.attempts() > 2, "{err:?}");
-    // an attempt is cut at the deadline at the latest
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
 #[tokio::test]
-async fn an_answer_still_awaited_at_the_deadline_is_abandoned() {
+async fn the_first_attempt_is_made_even_past_the_deadline() {
+    let server = Scripted::start(vec![reply(200, ANSWER)]).await;
+    let answer = client(&server.url())
+        .send_ingest(&batch(), Retry::forever(FAST).until(Instant::now()), |_| {})
+        .await
+        .expect("delivered");
+    assert_eq!(answer.accepted, 2);
+}
+
+#[tokio::test]
+async fn an_attempt_is_bounded_by_the_request_timeout() {
     let silent = Reply {
         silent: true,
         ..reply(200, ANSWER)
     };
     let server = Scripted::start(vec![silent]).await;
+    let mut config = ClientConfig::new(server.url());
+    config.request_timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = client(&server.url())
-        .send_ingest(
-            &batch(),
-            Retry::forever(FAST).until(started + Duration::from_millis(300)),
-            |_| {},
-        )
+    let err = Client::new(&config)
+        .expect("client")
+        .send_ingest(&batch(), Retry::forever(FAST).attempts(2), |_| {})
         .await
         .expect_err("no answer");
     assert!(
         matches!(
             err,
-            IngestError::OutOfTime {
-                attempts: 1,
-                last: AttemptError::NoAnswerInTime
+            IngestError::GaveUp {
+                attempts: 2,
+                last: AttemptError::Unreachable { .. }
             }
         ),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(server.received().len(), 2);
 }
 
 #[tokio::test]
