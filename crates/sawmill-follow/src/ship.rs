@@ -325,7 +325,7 @@ async fn send(
             failures = r.attempt;
             if r.attempt <= 3 || r.attempt % 20 == 0 {
                 tracing::warn!(
-                    path,
+                    path = %path,
                     start = span.start,
                     end = span.end,
                     attempt = r.attempt,
@@ -340,7 +340,7 @@ async fn send(
         Ok(answer) => {
             if failures > 0 {
                 tracing::info!(
-                    path,
+                    path = %path,
                     start = span.start,
                     end = span.end,
                     attempts = failures + 1,

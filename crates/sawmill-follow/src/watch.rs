@@ -14,12 +14,12 @@
 
 use crate::glob::Pattern;
 use crate::state::{FileEntry, Span, StateFile};
-use crate::tail::{Fingerprint, Outgoing, Polled, Tailer, Taken, READ_CHUNK};
+use crate::tail::{read_full_at, Fingerprint, Outgoing, Polled, Tailer, Taken, READ_CHUNK};
 use crate::Options;
 use rand::Rng;
 use std::collections::HashSet;
 use std::fs::{File, Metadata};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -80,15 +80,9 @@ impl Follower {
         o: &Options,
         now: Instant,
     ) {
-        let Some(file) = self.open(&path) else {
+        let Some((file, meta)) = self.open_untracked(&path) else {
             return;
         };
-        let Ok(meta) = file.metadata() else {
-            return;
-        };
-        if self.tracked(meta.dev(), meta.ino()) {
-            return;
-        }
         let shown = path.display().to_string();
         let found = entries
             .iter()
@@ -240,15 +234,9 @@ impl Follower {
 
     /// Starts following a file that appeared at a watched path, after the one it replaced.
     fn follow_new(&mut self, path: PathBuf, o: &Options, now: Instant) {
-        let Some(file) = self.open(&path) else {
+        let Some((file, _)) = self.open_untracked(&path) else {
             return;
         };
-        let Ok(meta) = file.metadata() else {
-            return;
-        };
-        if self.tracked(meta.dev(), meta.ino()) {
-            return;
-        }
         tracing::info!(path = %path.display(), offset = 0, "following");
         let predecessor = self
             .tailers
@@ -374,6 +362,13 @@ impl Follower {
             .any(|t| t.live() && t.dev == dev && t.ino == ino)
     }
 
+    /// Opens the file at `path` unless it is followed already.
+    fn open_untracked(&mut self, path: &Path) -> Option<(File, Metadata)> {
+        let file = self.open(path)?;
+        let meta = file.metadata().ok()?;
+        (!self.tracked(meta.dev(), meta.ino())).then_some((file, meta))
+    }
+
     fn open(&mut self, path: &Path) -> Option<File> {
         match File::open(path) {
             Ok(f) => {
@@ -475,15 +470,7 @@ fn find_renamed(entry: &FileEntry) -> Option<(PathBuf, File, u64, Fingerprint)> 
 fn end_of_last_line(file: &File, size: u64) -> Option<u64> {
     let from = size.saturating_sub(64 << 10);
     let mut buf = vec![0u8; (size - from) as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], from + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let done = read_full_at(file, &mut buf, from).ok()?;
     buf[..done]
         .iter()
         .rposition(|&b| b == b'\n')
