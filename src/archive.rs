@@ -1,10 +1,11 @@
 //! `sawmill archive …`: the archive's lifecycle rule, restores into search, and the Athena
 //! table over the archive.
 
-use crate::client::{error_message, Client, ServerArgs};
+use crate::client::ServerArgs;
 use anyhow::{bail, Context};
 use sawmill_archive::athena::{create_table_ddl, AthenaOptions};
 use sawmill_archive::lifecycle;
+use sawmill_client::Client;
 use sawmill_server::config::ArchiveBackend;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -150,7 +151,7 @@ pub fn run(command: ArchiveCommand) -> anyhow::Result<()> {
 }
 
 async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server)?;
+    let client = args.server.client()?;
     let body = serde_json::json!({
         "start": args.start,
         "end": args.end,
@@ -158,37 +159,13 @@ async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         "request_s3_restore": args.request_s3_restore,
         "tier": args.tier,
     });
-    let resp = client
-        .auth(client.http.post(client.url("/api/v1/archive/restore")))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", client.base))?;
-    let status = resp.status();
-    let text = resp.text().await.context("cannot read the answer")?;
-    if !status.is_success() {
-        bail!("{status}: {}", error_message(&text));
-    }
-    let mut answer: serde_json::Value = serde_json::from_str(&text).context("unexpected answer")?;
+    let mut answer = client.post_json("/api/v1/archive/restore", &body).await?;
     let id = answer["id"].as_str().unwrap_or_default().to_string();
     if !args.no_wait {
+        let status = Client::path_with("/api/v1/archive/restores", &id);
         while answer["state"] == "running" {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let resp = client
-                .auth(
-                    client
-                        .http
-                        .get(client.url(&format!("/api/v1/archive/restores/{id}"))),
-                )
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {}", client.base))?;
-            let status = resp.status();
-            let text = resp.text().await.context("cannot read the answer")?;
-            if !status.is_success() {
-                bail!("{status}: {}", error_message(&text));
-            }
-            answer = serde_json::from_str(&text).context("unexpected answer")?;
+            answer = client.get_json(&status, &[]).await?;
         }
     }
     if args.json {

@@ -12,9 +12,10 @@
 use crate::client::ServerArgs;
 use anyhow::{bail, Context};
 use aws_sdk_cloudwatchlogs::Client;
+use sawmill_client::error_chain;
 use sawmill_forwarder::batch::Batcher;
 use sawmill_forwarder::config::Config;
-use sawmill_forwarder::deliver::{Pipeline, Shipper};
+use sawmill_forwarder::deliver::{Deliveries, Shipper};
 use sawmill_forwarder::enrich::{Enricher, Origin};
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +130,7 @@ async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
         .send();
     while let Some(page) = pages.next().await {
         let page =
-            page.map_err(|e| anyhow::anyhow!("cannot list log groups: {}", sdk_error(&e)))?;
+            page.map_err(|e| anyhow::anyhow!("cannot list log groups: {}", error_chain(&e)))?;
         groups.extend(
             page.log_groups()
                 .iter()
@@ -197,7 +198,7 @@ async fn subscribe_one(
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot read the subscription filters of {group}: {}",
-                sdk_error(&e)
+                error_chain(&e)
             )
         })?;
     let filters = existing.subscription_filters();
@@ -236,7 +237,7 @@ async fn subscribe_one(
         put.send().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot put the subscription filter on {group}: {}",
-                sdk_error(&e)
+                error_chain(&e)
             )
         })?;
     }
@@ -253,27 +254,56 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
         bail!("--end must be after --start");
     }
     let client = client(args.endpoint.as_deref()).await?;
-    let region = client.config().region().map(|r| r.to_string());
-    let account = account_of(&client, &args.log_group).await?;
-
-    let url = args.server.url.clone();
-    let key = args.server.api_key.clone();
-    let tenant = args.server.tenant.clone();
-    let config = Config::from_lookup(|name| match name {
-        "SAWMILL_URL" => Some(url.clone()),
-        "SAWMILL_API_KEY" => key.clone(),
-        "SAWMILL_TENANT" => tenant.clone(),
-        _ => None,
-    })
-    .map_err(anyhow::Error::msg)?;
-    let config = Arc::new(config);
-    let shipper = Shipper::new(config.clone(), None).map_err(anyhow::Error::msg)?;
-    let enricher = Enricher::default();
-    let mut batcher = Batcher::new(config.batch_max_bytes, config.batch_max_events);
+    let shipper = shipper(&args.server)?;
+    let config = Arc::new(shipper.config().clone());
     // a backfill has no Lambda deadline; a day bounds each batch's retries
     let deadline = tokio::time::Instant::now() + Duration::from_secs(24 * 3600);
-    let mut pipeline = Pipeline::new(shipper, deadline);
+    let mut deliveries = Deliveries::new(shipper, deadline);
+    let mut batcher = Batcher::new(config.batch_max_bytes, config.batch_max_events);
+    let read = read_events(&client, &args, (start, end), &mut batcher, &mut deliveries).await?;
+    if let Some(batch) = batcher.take() {
+        deliveries.submit(batch).await;
+    }
+    let report = deliveries.finish().await;
+    println!(
+        "{}: {read} event(s) read, {} accepted, {} rejected, in {} batch(es)",
+        args.log_group, report.accepted, report.rejected, report.batches
+    );
+    if !report.delivered() {
+        bail!(
+            "not everything was delivered: {}; run the same backfill again (nothing is ingested twice)",
+            report.failure_summary()
+        );
+    }
+    Ok(())
+}
 
+/// The forwarder's delivery, to the server of the command line (no failure bucket: a
+/// backfill that fails is run again).
+fn shipper(server: &ServerArgs) -> anyhow::Result<Shipper> {
+    let config = Config::from_lookup(|name| match name {
+        "SAWMILL_URL" => Some(server.url.clone()),
+        "SAWMILL_API_KEY" => server.api_key.clone(),
+        "SAWMILL_TENANT" => server.tenant.clone(),
+        _ => None,
+    })
+    .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
+    Shipper::new(Arc::new(config), None).map_err(|e| anyhow::anyhow!(error_chain(&e)))
+}
+
+/// Reads the group's events between `range` (ns since the epoch, end exclusive), shaped as
+/// the forwarder ships them, and delivers the batches `batcher` completes; returns how many
+/// events were read.
+async fn read_events(
+    client: &Client,
+    args: &BackfillArgs,
+    (start, end): (i64, i64),
+    batcher: &mut Batcher,
+    deliveries: &mut Deliveries,
+) -> anyhow::Result<u64> {
+    let region = client.config().region().map(|r| r.to_string());
+    let account = account_of(client, &args.log_group).await?;
+    let enricher = Enricher::default();
     let mut request = client
         .filter_log_events()
         .log_group_name(&args.log_group)
@@ -290,7 +320,7 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
             anyhow::anyhow!(
                 "cannot read events of {}: {}",
                 args.log_group,
-                sdk_error(&e)
+                error_chain(&e)
             )
         })?;
         for e in page.events() {
@@ -303,26 +333,12 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<()> {
             let event = enricher.from_message(e.timestamp(), e.message().unwrap_or(""));
             enricher.write(event, &origin, e.event_id(), &mut line);
             read += 1;
-            for batch in batcher.push(&line) {
-                pipeline.submit(batch).await;
+            for b in batcher.push(&line) {
+                deliveries.submit(b).await;
             }
         }
     }
-    if let Some(batch) = batcher.take() {
-        pipeline.submit(batch).await;
-    }
-    let report = pipeline.finish().await;
-    println!(
-        "{}: {read} event(s) read, {} accepted, {} rejected, in {} batch(es)",
-        args.log_group, report.accepted, report.rejected, report.batches
-    );
-    if !report.delivered() {
-        bail!(
-            "not everything was delivered: {}; run the same backfill again (nothing is ingested twice)",
-            report.failure_summary()
-        );
-    }
-    Ok(())
+    Ok(read)
 }
 
 /// The account id from the log group's ARN (`arn:aws:logs:region:ACCOUNT:log-group:…`).
@@ -332,7 +348,7 @@ async fn account_of(client: &Client, group: &str) -> anyhow::Result<Option<Strin
         .log_group_name_prefix(group)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot describe log group {group}: {}", sdk_error(&e)))?;
+        .map_err(|e| anyhow::anyhow!("cannot describe log group {group}: {}", error_chain(&e)))?;
     let Some(found) = page
         .log_groups()
         .iter()
@@ -345,10 +361,6 @@ async fn account_of(client: &Client, group: &str) -> anyhow::Result<Option<Strin
         .and_then(|arn| arn.split(':').nth(4))
         .filter(|a| !a.is_empty())
         .map(str::to_string))
-}
-
-fn sdk_error<E: std::error::Error + 'static>(e: &E) -> String {
-    sawmill_forwarder::error_chain(e)
 }
 
 #[cfg(test)]

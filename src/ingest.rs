@@ -5,12 +5,15 @@
 //! ingests it twice. Connection errors, 408, 409, 429 and 5xx answers are retried with
 //! exponential backoff (honouring `Retry-After`); other errors stop the command with the
 //! server's message. With `--follow` the files are tailed until SIGINT or SIGTERM instead
-//! (see [`crate::follow`]).
+//! (see [`crate::follow`] and the `sawmill-follow` crate).
 
-use crate::client::{Client, IngestAnswer, IngestBatch, Retry, ServerArgs};
-use crate::follow::{FollowArgs, Format};
+use crate::client::ServerArgs;
+use crate::follow::{FollowArgs, Shared};
 use anyhow::{bail, Context};
 use rand::Rng;
+use sawmill_client::{Client, Encoding, IngestAnswer, IngestBatch, Retry};
+use sawmill_core::{BodyFormat, RetryPolicy};
+use sawmill_follow::Format;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +51,7 @@ pub struct IngestArgs {
     follow: FollowArgs,
 }
 
+/// One batch of a file: its lines, where they start, and its key.
 struct Batch {
     body: Vec<u8>,
     first_line: u64,
@@ -70,20 +74,14 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
             "text" => Some(Format::Text),
             _ => None,
         };
-        let client = Client::new(&args.server)?;
-        return crate::follow::run(
-            client,
-            args.follow,
-            crate::follow::Shared {
-                source: args.source,
-                format,
-                batch_bytes: args.batch_bytes.max(1),
-            },
-            &args.files,
-        )
-        .await;
+        let shared = Shared {
+            source: args.source,
+            format,
+            batch_bytes: args.batch_bytes.max(1),
+        };
+        return crate::follow::run(&args.server, args.follow, shared, &args.files).await;
     }
-    let client = Arc::new(Client::new(&args.server)?);
+    let client = Arc::new(args.server.client()?);
     let run_id: u64 = rand::thread_rng().gen();
     let mut totals = Totals::default();
     let started = Instant::now();
@@ -108,19 +106,105 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Standard input or the file, and its size when known.
+fn open(file: &str) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
+    if file == "-" {
+        return Ok((Box::new(std::io::stdin()), None));
+    }
+    let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
+    let size = f.metadata().ok().map(|m| m.len());
+    Ok((Box::new(f), size))
+}
+
+/// Progress on standard error, at most once a second (when it is a terminal, or with
+/// `SAWMILL_PROGRESS`).
+struct Progress {
+    enabled: bool,
+    size: Option<u64>,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(size: Option<u64>) -> Progress {
+        Progress {
+            enabled: std::io::stderr().is_terminal()
+                || std::env::var_os("SAWMILL_PROGRESS").is_some(),
+            size,
+            started: Instant::now(),
+            last: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, file: &str, bytes: u64, lines: u64) {
+        if !self.enabled || self.last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last = Instant::now();
+        let mb = bytes as f64 / 1e6;
+        let pct = self
+            .size
+            .filter(|&s| s > 0)
+            .map(|s| format!(" ({:.0}%)", bytes as f64 * 100.0 / s as f64))
+            .unwrap_or_default();
+        eprint!(
+            "\r{file}: {mb:.1} MB{pct}, {lines} lines, {:.1} MB/s   ",
+            mb / self.started.elapsed().as_secs_f64().max(1e-9)
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn done(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
+}
+
+/// Sends batches, at most `concurrency` at once, and adds up the answers.
+struct Sender {
+    client: Arc<Client>,
+    concurrency: usize,
+    max_attempts: u32,
+    tasks: JoinSet<anyhow::Result<(u64, IngestAnswer)>>,
+}
+
+impl Sender {
+    /// Starts sending `batch`, first waiting for a slot.
+    async fn submit(
+        &mut self,
+        file: &str,
+        totals: &mut Totals,
+        batch: Batch,
+    ) -> anyhow::Result<()> {
+        while self.tasks.len() >= self.concurrency {
+            if let Some(done) = self.tasks.join_next().await {
+                account(file, totals, done??);
+            }
+        }
+        let client = self.client.clone();
+        let attempts = self.max_attempts;
+        self.tasks
+            .spawn(async move { send_batch(&client, batch, attempts).await });
+        Ok(())
+    }
+
+    /// Waits for every batch.
+    async fn finish(mut self, file: &str, totals: &mut Totals) -> anyhow::Result<()> {
+        while let Some(done) = self.tasks.join_next().await {
+            account(file, totals, done??);
+        }
+        Ok(())
+    }
+}
+
 async fn ship_file(
     client: &Arc<Client>,
     args: &IngestArgs,
     file: &str,
     key_prefix: String,
 ) -> anyhow::Result<Totals> {
-    let (reader, size): (Box<dyn Read + Send>, Option<u64>) = if file == "-" {
-        (Box::new(std::io::stdin()), None)
-    } else {
-        let f = std::fs::File::open(file).with_context(|| format!("cannot open {file}"))?;
-        let size = f.metadata().ok().map(|m| m.len());
-        (Box::new(f), size)
-    };
+    let (reader, size) = open(file)?;
     let source = args.source.clone().or_else(|| {
         (file != "-").then(|| {
             PathBuf::from(file)
@@ -130,17 +214,19 @@ async fn ship_file(
         })
     });
     let mut lines = BufReader::with_capacity(1 << 20, reader);
-    let mut tasks: JoinSet<anyhow::Result<(u64, IngestAnswer)>> = JoinSet::new();
+    let mut sender = Sender {
+        client: client.clone(),
+        concurrency: args.concurrency.max(1),
+        max_attempts: args.max_attempts,
+        tasks: JoinSet::new(),
+    };
     let mut totals = Totals::default();
     let mut text: Option<bool> = match args.format.as_str() {
         "ndjson" => Some(false),
         "text" => Some(true),
         _ => None,
     };
-    let progress =
-        std::io::stderr().is_terminal() || std::env::var_os("SAWMILL_PROGRESS").is_some();
-    let mut last_progress = Instant::now();
-    let started = Instant::now();
+    let mut progress = Progress::new(size);
     let mut line_no = 0u64;
     let mut batch_no = 0u64;
     let mut buf = Vec::with_capacity(args.batch_bytes + 4096);
@@ -155,10 +241,7 @@ async fn ship_file(
             line_no += 1;
             totals.bytes += n as u64;
             if text.is_none() {
-                let trimmed = line.iter().position(|b| !b.is_ascii_whitespace());
-                if let Some(i) = trimmed {
-                    text = Some(line[i] != b'{');
-                }
+                text = detect_text(&line);
             }
             buf.extend_from_slice(&line);
             if line.last() != Some(&b'\n') {
@@ -176,46 +259,35 @@ async fn ship_file(
             };
             batch_no += 1;
             first_line = line_no + 1;
-            while tasks.len() >= args.concurrency.max(1) {
-                if let Some(done) = tasks.join_next().await {
-                    account(file, &mut totals, done??);
-                }
-            }
-            let client = client.clone();
-            let attempts = args.max_attempts;
-            tasks.spawn(async move { send_batch(&client, batch, attempts).await });
+            sender.submit(file, &mut totals, batch).await?;
         }
-        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
-            last_progress = Instant::now();
-            let mb = totals.bytes as f64 / 1e6;
-            let pct = size
-                .filter(|&s| s > 0)
-                .map(|s| format!(" ({:.0}%)", totals.bytes as f64 * 100.0 / s as f64))
-                .unwrap_or_default();
-            eprint!(
-                "\r{file}: {mb:.1} MB{pct}, {line_no} lines, {:.1} MB/s   ",
-                mb / started.elapsed().as_secs_f64().max(1e-9)
-            );
-            let _ = std::io::stderr().flush();
-        }
+        progress.show(file, totals.bytes, line_no);
         if n == 0 {
             break;
         }
     }
-    while let Some(done) = tasks.join_next().await {
-        account(file, &mut totals, done??);
-    }
-    if progress {
-        eprintln!();
-    }
+    sender.finish(file, &mut totals).await?;
+    progress.done();
     Ok(totals)
+}
+
+/// Whether a file whose first non-blank line is `line` is plain text (NDJSON when that line
+/// starts with `{`); `None` for a blank line.
+fn detect_text(line: &[u8]) -> Option<bool> {
+    line.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .map(|&b| b != b'{')
 }
 
 fn account(file: &str, totals: &mut Totals, (first_line, answer): (u64, IngestAnswer)) {
     totals.accepted += answer.accepted;
     totals.rejected += answer.rejected;
     for e in &answer.errors {
-        eprintln!("{file}:{}: {}", first_line + e.line - 1, e.error);
+        eprintln!(
+            "{file}:{}: {}",
+            (first_line + e.line as u64).saturating_sub(1),
+            e.error
+        );
     }
     if answer.rejected as usize > answer.errors.len() {
         eprintln!(
@@ -230,32 +302,32 @@ async fn send_batch(
     batch: Batch,
     max_attempts: u32,
 ) -> anyhow::Result<(u64, IngestAnswer)> {
-    let body = zstd::bulk::compress(&batch.body, 3).context("cannot compress a batch")?;
-    let request = IngestBatch {
-        body: &body,
-        content_type: if batch.text {
-            "text/plain"
-        } else {
-            "application/x-ndjson"
-        },
-        source: batch.source.as_deref(),
-        key: &batch.key,
-    };
-    let retry = Retry {
-        max_attempts: Some(max_attempts.max(1)),
-        max_delay: Duration::from_secs(30),
-    };
     let first_line = batch.first_line;
-    match client
-        .send_ingest(&request, retry, |_, message, delay| {
+    let body = tokio::task::spawn_blocking(move || Encoding::Zstd.compress_owned(batch.body))
+        .await
+        .context("compressing a batch failed")?
+        .with_context(|| format!("cannot compress the batch starting at line {first_line}"))?;
+    let request = IngestBatch {
+        body,
+        encoding: Encoding::Zstd,
+        format: if batch.text {
+            BodyFormat::Text
+        } else {
+            BodyFormat::Ndjson
+        },
+        key: batch.key,
+        source: batch.source,
+    };
+    let retry = Retry::forever(RetryPolicy::DEFAULT).attempts(max_attempts);
+    let answer = client
+        .send_ingest(&request, retry, |r| {
             eprintln!(
-                "batch starting at line {first_line}: {message}; retrying in {:.1}s",
-                delay.as_secs_f64()
+                "batch starting at line {first_line}: {}; retrying in {:.1}s",
+                sawmill_client::error_chain(r.error),
+                r.wait.as_secs_f64()
             );
         })
         .await
-    {
-        Ok(answer) => Ok((first_line, answer)),
-        Err(e) => bail!("batch starting at line {first_line} {e}"),
-    }
+        .with_context(|| format!("batch starting at line {first_line}"))?;
+    Ok((first_line, answer))
 }

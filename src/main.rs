@@ -2,7 +2,8 @@
 //!
 //! - `sawmill serve`: runs the server (see the `sawmill-server` crate);
 //! - `sawmill ingest FILE…`: ships NDJSON or plain-text files to a server (`--follow`: tails
-//!   them until stopped, exactly once across rotation and restarts);
+//!   them until stopped, exactly once across rotation and restarts, with the `sawmill-follow`
+//!   crate); every client command talks to the server through `sawmill-client`;
 //! - `sawmill search QUERY`: prints matching events, newest first;
 //! - `sawmill archive …`: lifecycle rule, restores into search, Athena table;
 //! - `sawmill alerts check FILE`: validates an alert rules file;

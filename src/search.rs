@@ -1,7 +1,6 @@
 //! `sawmill search`: runs a query and prints the matching events, newest first.
 
-use crate::client::{error_message, Client, ServerArgs};
-use anyhow::{bail, Context};
+use crate::client::ServerArgs;
 use std::io::Write;
 
 #[derive(clap::Args, Debug)]
@@ -29,29 +28,21 @@ pub struct SearchArgs {
 }
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.server)?;
+    let client = args.server.client()?;
+    let query = args.query.join(" ");
+    let limit = args.limit.to_string();
     let mut params = vec![
-        ("q", args.query.join(" ")),
-        ("limit", args.limit.to_string()),
-        ("order", if args.asc { "asc" } else { "desc" }.to_string()),
+        ("q", query.as_str()),
+        ("limit", limit.as_str()),
+        ("order", if args.asc { "asc" } else { "desc" }),
     ];
     if let Some(s) = &args.start {
-        params.push(("start", s.clone()));
+        params.push(("start", s));
     }
     if let Some(e) = &args.end {
-        params.push(("end", e.clone()));
+        params.push(("end", e));
     }
-    let resp = client
-        .auth(client.http.get(client.url("/api/v1/search")).query(&params))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {}", client.base))?;
-    let status = resp.status();
-    let text = resp.text().await.context("cannot read the answer")?;
-    if !status.is_success() {
-        bail!("{status}: {}", error_message(&text));
-    }
-    let answer: serde_json::Value = serde_json::from_str(&text).context("unexpected answer")?;
+    let answer = client.get_json("/api/v1/search", &params).await?;
     let hits = answer["hits"].as_array().cloned().unwrap_or_default();
     let mut out = std::io::stdout().lock();
     for hit in &hits {

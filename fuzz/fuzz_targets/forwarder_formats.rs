@@ -22,9 +22,10 @@ use std::io::BufReader;
 use libfuzzer_sys::fuzz_target;
 use sawmill_forwarder::formats::{parse, parse_reader, Event, Format, ParseStats};
 
+/// The result with its error as text (its `Debug` form: the error and all its causes).
 fn run(format: Format, data: &[u8]) -> (Result<ParseStats, String>, Vec<Event>) {
     let mut events = Vec::new();
-    let result = parse(format, data, &mut |e| events.push(e));
+    let result = parse(format, data, &mut |e| events.push(e)).map_err(|e| format!("{e:?}"));
     (result, events)
 }
 
@@ -33,7 +34,8 @@ fn check(format: Format, data: &[u8], buffer: usize) {
     let mut streamed_events = Vec::new();
     let streamed = parse_reader(format, BufReader::with_capacity(buffer, data), &mut |e| {
         streamed_events.push(e)
-    });
+    })
+    .map_err(|e| format!("{e:?}"));
     assert_eq!(whole, streamed, "{format}: parse and parse_reader disagree");
     assert_eq!(
         events, streamed_events,

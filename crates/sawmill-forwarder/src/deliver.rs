@@ -1,18 +1,22 @@
-//! Delivery of batches to the sawmill server, with retries bounded by the invocation's
-//! deadline, and the failure store for what cannot be delivered in time.
+//! Delivery of batches to the sawmill server within the invocation's time, and the failure
+//! store for what cannot be delivered in time.
 //!
-//! A batch is POSTed compressed with its idempotency key. Connection errors, timeouts, 408,
-//! 429 and 5xx are retried with exponential backoff and jitter (100 ms doubling to 30 s,
-//! honouring `Retry-After`) while the deadline allows; any other answer is final. A batch that
-//! was not delivered is written to the failure bucket (with its key, so a replay is
-//! idempotent too) and the invocation reports failure.
+//! A batch is compressed and sent with its idempotency key by [`sawmill_client`], under its
+//! one set of retry rules (connection errors, timeouts, 408, 409, 429, 5xx and cut-off answers
+//! are tried again, waiting as `RetryPolicy::DEFAULT` says with `Retry-After` as a floor),
+//! until the invocation's deadline, less the time kept to store the batch. A batch that was
+//! not delivered is written to the failure bucket (with its key, so a replay is idempotent
+//! too) and the invocation reports failure. [`Deliveries`] runs a few deliveries at once and
+//! sums their [`Report`]s.
 
 use crate::batch::Batch;
-use crate::config::{Compression, Config};
-use crate::error_chain;
+use crate::config::Config;
 use crate::failures::FailureStore;
-use rand::Rng;
-use std::io::Write;
+use sawmill_client::{
+    error_chain, Client, ClientError, CompressError, Encoding, IngestAnswer, IngestBatch,
+    IngestError, Retry,
+};
+use sawmill_core::{BodyFormat, RetryPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -65,39 +69,53 @@ impl Report {
         }
         parts.join("; ")
     }
+
+    /// The report of one batch the server answered.
+    fn answered(events: usize, answer: &IngestAnswer) -> Report {
+        Report {
+            batches: 1,
+            events: events as u64,
+            accepted: answer.accepted,
+            rejected: answer.rejected,
+            ..Report::default()
+        }
+    }
+
+    /// The report of one batch that was not delivered.
+    fn failed(events: usize) -> Report {
+        Report {
+            batches: 1,
+            events: events as u64,
+            ..Report::default()
+        }
+    }
 }
 
-/// The body of the server's 200 answer.
-#[derive(serde::Deserialize)]
-struct Answer {
-    accepted: u64,
-    rejected: u64,
-    #[serde(default)]
-    errors: Vec<serde_json::Value>,
-}
-
-/// One attempt's outcome.
-enum Attempt {
-    Done(Answer),
-    Retry {
-        after: Option<Duration>,
-        why: String,
-    },
-    Final(String),
-}
-
-/// Compressed body ready to send (shared, not copied, by every attempt).
+/// A compressed batch ready to send (its body shared, not copied, by every attempt).
+#[derive(Clone, Debug)]
 pub struct Encoded {
     pub body: bytes::Bytes,
-    pub encoding: Option<&'static str>,
+    pub encoding: Encoding,
     pub key: String,
     pub events: usize,
+}
+
+impl Encoded {
+    fn request(&self) -> IngestBatch {
+        IngestBatch {
+            body: self.body.clone(),
+            encoding: self.encoding,
+            format: BodyFormat::Ndjson,
+            key: self.key.clone(),
+            source: None,
+        }
+    }
 }
 
 /// Sends batches; shared by the tasks of one invocation.
 #[derive(Clone)]
 pub struct Shipper {
-    http: reqwest::Client,
+    client: Client,
     config: Arc<Config>,
     failures: Option<Arc<FailureStore>>,
 }
@@ -109,15 +127,10 @@ impl Shipper {
     pub fn new(
         config: Arc<Config>,
         failures: Option<Arc<FailureStore>>,
-    ) -> Result<Shipper, String> {
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(5).min(config.request_timeout))
-            .user_agent(concat!("sawmill-forwarder/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    ) -> Result<Shipper, ClientError> {
+        let client = Client::new(&config.client())?;
         Ok(Shipper {
-            http,
+            client,
             config,
             failures,
         })
@@ -128,185 +141,113 @@ impl Shipper {
     }
 
     /// Compresses a batch as configured.
-    pub fn encode(&self, batch: Batch) -> Result<Encoded, String> {
+    pub fn encode(&self, batch: Batch) -> Result<Encoded, CompressError> {
         let key = batch.idempotency_key();
-        let body = match self.config.compression {
-            Compression::None => batch.body,
-            Compression::Zstd => zstd::bulk::compress(&batch.body, 3)
-                .map_err(|e| format!("zstd compression failed: {e}"))?,
-            Compression::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(batch.body.len() / 4),
-                    flate2::Compression::default(),
-                );
-                enc.write_all(&batch.body)
-                    .and_then(|_| enc.finish())
-                    .map_err(|e| format!("gzip compression failed: {e}"))?
-            }
-        };
-        let body = bytes::Bytes::from(body);
+        let events = batch.events;
+        let body = self.config.compression.compress_owned(batch.body)?;
         Ok(Encoded {
             body,
-            encoding: self.config.compression.header(),
+            encoding: self.config.compression,
             key,
-            events: batch.events,
+            events,
         })
     }
 
     /// Delivers one batch before `deadline`, or stores it in the failure bucket.
     pub async fn ship(&self, batch: Batch, deadline: Instant) -> Report {
-        let mut report = Report {
-            batches: 1,
-            events: batch.events as u64,
-            ..Report::default()
-        };
+        let events = batch.events;
         let encoded = match self.encode(batch) {
             Ok(e) => e,
             Err(e) => {
-                report.errors.push(e);
+                let mut report = Report::failed(events);
+                report.errors.push(error_chain(&e));
                 return report;
             }
         };
         match self.deliver(&encoded, deadline).await {
             Ok(answer) => {
-                report.accepted = answer.accepted;
-                report.rejected = answer.rejected;
                 if answer.rejected > 0 {
+                    let first: Vec<String> = answer
+                        .errors
+                        .iter()
+                        .take(3)
+                        .map(|e| format!("line {}: {}", e.line, e.error))
+                        .collect();
                     tracing::warn!(
                         key = %encoded.key,
                         rejected = answer.rejected,
-                        first_errors = %serde_json::Value::Array(answer.errors.into_iter().take(3).collect()),
+                        first_errors = %first.join("; "),
                         "the server rejected some events of a batch"
                     );
                 }
+                Report::answered(encoded.events, &answer)
             }
-            Err(why) => {
-                tracing::error!(key = %encoded.key, events = encoded.events, error = %why, "batch not delivered");
-                match &self.failures {
-                    Some(store) => match store.put(&encoded, &why).await {
-                        Ok(stored) => report.stored.push(stored),
-                        Err(e) => report
-                            .errors
-                            .push(format!("{why}; and storing it failed: {e}")),
-                    },
-                    None => report.errors.push(format!(
-                        "{why} (no SAWMILL_FAILURE_BUCKET is set to keep it)"
-                    )),
-                }
-            }
+            Err(e) => self.keep(&encoded, &e).await,
+        }
+    }
+
+    /// Stores a batch that was not delivered, when a failure bucket is configured.
+    async fn keep(&self, encoded: &Encoded, error: &IngestError) -> Report {
+        let why = error_chain(error);
+        tracing::error!(key = %encoded.key, events = encoded.events, error = %why, "batch not delivered");
+        let mut report = Report::failed(encoded.events);
+        match &self.failures {
+            Some(store) => match store.put(encoded, &why).await {
+                Ok(stored) => report.stored.push(stored),
+                Err(e) => report
+                    .errors
+                    .push(format!("{why}; and storing it failed: {}", error_chain(&e))),
+            },
+            None => report.errors.push(format!(
+                "{why} (no SAWMILL_FAILURE_BUCKET is set to keep it)"
+            )),
         }
         report
     }
 
     /// Delivers an already encoded batch (a replay); never stores it again.
-    pub async fn send_encoded(&self, encoded: &Encoded, deadline: Instant) -> Report {
-        let mut report = Report {
-            batches: 1,
-            events: encoded.events as u64,
-            ..Report::default()
-        };
-        match self.deliver(encoded, deadline).await {
-            Ok(answer) => {
-                report.accepted = answer.accepted;
-                report.rejected = answer.rejected;
-            }
-            Err(why) => report.errors.push(why),
-        }
-        report
+    pub async fn send_encoded(
+        &self,
+        encoded: &Encoded,
+        deadline: Instant,
+    ) -> Result<IngestAnswer, IngestError> {
+        self.deliver(encoded, deadline).await
     }
 
-    /// Sends until the server answers 200, a final error, or the deadline.
-    async fn deliver(&self, encoded: &Encoded, deadline: Instant) -> Result<Answer, String> {
+    /// Sends until the server answers, a final error, or the deadline (less the time kept
+    /// to store the batch).
+    async fn deliver(
+        &self,
+        encoded: &Encoded,
+        deadline: Instant,
+    ) -> Result<IngestAnswer, IngestError> {
         let until = deadline.checked_sub(STORE_RESERVE).unwrap_or(deadline);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let (after, why) = match self.attempt(encoded).await {
-                Attempt::Done(answer) => return Ok(answer),
-                Attempt::Final(why) => return Err(why),
-                Attempt::Retry { after, why } => (after, why),
-            };
-            let wait = backoff(attempt).max(after.unwrap_or_default());
-            if Instant::now() + wait >= until {
-                return Err(format!(
-                    "{why} (gave up after {attempt} attempt(s): the invocation's time is running out)"
-                ));
-            }
-            tracing::warn!(key = %encoded.key, attempt, error = %why, retry_in_ms = wait.as_millis() as u64, "delivery failed; retrying");
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    async fn attempt(&self, encoded: &Encoded) -> Attempt {
-        let mut req = self
-            .http
-            .post(&self.config.ingest_url)
-            .header("content-type", "application/x-ndjson")
-            .header("idempotency-key", &encoded.key)
-            .body(encoded.body.clone()); // a reference count, not a copy
-        if let Some(enc) = encoded.encoding {
-            req = req.header("content-encoding", enc);
-        }
-        if let Some(key) = &self.config.api_key {
-            req = req.bearer_auth(key);
-        }
-        if let Some(tenant) = &self.config.tenant {
-            req = req.header("x-sawmill-tenant", tenant);
-        }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                return Attempt::Retry {
-                    after: None,
-                    why: format!(
-                        "cannot reach {}: {}",
-                        self.config.ingest_url,
-                        error_chain(&e)
-                    ),
-                }
-            }
-        };
-        let status = resp.status().as_u16();
-        let after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| Duration::from_secs(s.min(300)));
-        let text = resp.text().await.unwrap_or_default();
-        if status == 200 {
-            return match serde_json::from_str::<Answer>(&text) {
-                Ok(a) => Attempt::Done(a),
-                Err(e) => Attempt::Final(format!(
-                    "the server answered 200 with an unexpected body ({e}): {}",
-                    snippet(&text)
-                )),
-            };
-        }
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| snippet(&text));
-        let why = format!("the server answered {status}: {message}");
-        if status == 408 || status == 429 || status >= 500 {
-            Attempt::Retry { after, why }
-        } else {
-            Attempt::Final(why)
-        }
+        let retry = Retry::forever(RetryPolicy::DEFAULT).until(until);
+        self.client
+            .send_ingest(&encoded.request(), retry, |r| {
+                tracing::warn!(
+                    key = %encoded.key,
+                    attempt = r.attempt,
+                    error = %error_chain(r.error),
+                    retry_in_ms = r.wait.as_millis() as u64,
+                    "delivery failed; retrying"
+                );
+            })
+            .await
     }
 }
 
 /// Runs up to `concurrency` deliveries at once and sums their reports.
-pub struct Pipeline {
+pub struct Deliveries {
     shipper: Shipper,
     deadline: Instant,
     tasks: JoinSet<Report>,
     report: Report,
 }
 
-impl Pipeline {
-    pub fn new(shipper: Shipper, deadline: Instant) -> Pipeline {
-        Pipeline {
+impl Deliveries {
+    pub fn new(shipper: Shipper, deadline: Instant) -> Deliveries {
+        Deliveries {
             shipper,
             deadline,
             tasks: JoinSet::new(),
@@ -345,31 +286,9 @@ impl Pipeline {
     }
 }
 
-/// 0.5–1× of 100 ms · 2^(attempt-1), at most 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let cap = (100u64 << attempt.saturating_sub(1).min(9)).min(30_000);
-    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
-}
-
-fn snippet(text: &str) -> String {
-    let t: String = text.chars().take(200).collect();
-    if t.is_empty() {
-        "(empty body)".into()
-    } else {
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(100));
-        assert!(backoff(4) >= Duration::from_millis(400));
-        assert!(backoff(40) <= Duration::from_secs(30));
-    }
 
     #[test]
     fn a_report_fails_when_anything_was_stored_or_lost() {
@@ -381,5 +300,25 @@ mod tests {
         });
         assert!(!r.delivered());
         assert!(r.failure_summary().contains("stored for replay: s3://f/k"));
+    }
+
+    #[test]
+    fn batches_are_encoded_as_configured_and_keyed_by_content() {
+        let config = Config::from_lookup(|k| match k {
+            "SAWMILL_URL" => Some("http://127.0.0.1:7480".into()),
+            "SAWMILL_COMPRESSION" => Some("gzip".into()),
+            _ => None,
+        })
+        .expect("config");
+        let shipper = Shipper::new(Arc::new(config), None).expect("shipper");
+        let batch = Batch {
+            body: b"{\"a\":1}\n".to_vec(),
+            events: 1,
+        };
+        let key = batch.idempotency_key();
+        let encoded = shipper.encode(batch).expect("encoded");
+        assert_eq!(encoded.encoding, Encoding::Gzip);
+        assert_eq!(encoded.key, key);
+        assert_eq!(&encoded.body[..2], &[0x1f, 0x8b]);
     }
 }

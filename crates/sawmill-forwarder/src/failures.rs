@@ -7,12 +7,48 @@
 //! and a replay sends it with its original key, so the server ingests it once however many
 //! times it is replayed.
 
-use crate::deliver::{Encoded, Report, Shipper};
-use crate::error_chain as aws_error;
+use crate::deliver::{Encoded, Shipper};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use sawmill_client::{error_chain, Encoding, IngestError};
 use tokio::time::Instant;
 
+/// An AWS SDK error, whatever the operation (its own message and sources are kept).
+pub type AwsError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the failure bucket could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot write {address}")]
+    Write {
+        address: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("cannot list {address}")]
+    List {
+        address: String,
+        #[source]
+        source: AwsError,
+    },
+}
+
+/// Why one stored batch could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read it")]
+    Read(#[source] AwsError),
+    #[error("it has no idempotency-key metadata: it was not written by the forwarder")]
+    NoKey,
+    #[error("unknown content-encoding {0:?}")]
+    Encoding(String),
+    #[error("not delivered")]
+    Delivery(#[source] IngestError),
+    #[error("delivered, but cannot delete it")]
+    Delete(#[source] AwsError),
+}
+
+/// The failure bucket of one forwarder.
 pub struct FailureStore {
     client: Client,
     bucket: String,
@@ -38,12 +74,12 @@ impl FailureStore {
     }
 
     /// Stores a batch; returns its `s3://` address.
-    pub async fn put(&self, batch: &Encoded, error: &str) -> Result<String, String> {
+    pub async fn put(&self, batch: &Encoded, error: &str) -> Result<String, StoreError> {
         let now = time::OffsetDateTime::now_utc();
         let suffix = match batch.encoding {
-            Some("zstd") => ".ndjson.zst",
-            Some("gzip") => ".ndjson.gz",
-            _ => ".ndjson",
+            Encoding::Zstd => ".ndjson.zst",
+            Encoding::Gzip => ".ndjson.gz",
+            Encoding::Identity => ".ndjson",
         };
         let key = format!(
             "{}{:04}/{:02}/{:02}/{}{suffix}",
@@ -53,6 +89,7 @@ impl FailureStore {
             now.day(),
             batch.key
         );
+        let address = format!("s3://{}/{key}", self.bucket);
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -60,13 +97,19 @@ impl FailureStore {
             .body(ByteStream::from(batch.body.clone()))
             .content_type("application/x-ndjson")
             .metadata("idempotency-key", &batch.key)
-            .metadata("content-encoding", batch.encoding.unwrap_or("identity"))
+            .metadata(
+                "content-encoding",
+                batch.encoding.header().unwrap_or("identity"),
+            )
             .metadata("events", batch.events.to_string())
             .metadata("error", header_safe(error))
             .send()
             .await
-            .map_err(|e| format!("cannot write s3://{}/{key}: {}", self.bucket, aws_error(&e)))?;
-        Ok(format!("s3://{}/{key}", self.bucket))
+            .map_err(|e| StoreError::Write {
+                address: address.clone(),
+                source: e.into(),
+            })?;
+        Ok(address)
     }
 
     /// Sends every stored batch again, deleting each once the server has it.
@@ -74,8 +117,29 @@ impl FailureStore {
         &self,
         shipper: &Shipper,
         deadline: Instant,
-    ) -> Result<ReplayReport, String> {
+    ) -> Result<ReplayReport, StoreError> {
         let mut report = ReplayReport::default();
+        for key in self.keys().await? {
+            report.found += 1;
+            match self.replay_one(shipper, &key, deadline).await {
+                Ok(events) => {
+                    report.replayed += 1;
+                    report.events += events;
+                }
+                Err(e) => {
+                    let why = error_chain(&e);
+                    tracing::error!(key = %key, error = %why, "replay failed");
+                    report
+                        .still_failing
+                        .push(format!("s3://{}/{key}: {why}", self.bucket));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The keys of every stored batch.
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -85,13 +149,9 @@ impl FailureStore {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                format!(
-                    "cannot list s3://{}/{}: {}",
-                    self.bucket,
-                    self.prefix,
-                    aws_error(&e)
-                )
+            let page = page.map_err(|e| StoreError::List {
+                address: format!("s3://{}/{}", self.bucket, self.prefix),
+                source: e.into(),
             })?;
             keys.extend(
                 page.contents()
@@ -99,22 +159,7 @@ impl FailureStore {
                     .filter_map(|o| o.key().map(str::to_string)),
             );
         }
-        for key in keys {
-            report.found += 1;
-            match self.replay_one(shipper, &key, deadline).await {
-                Ok(events) => {
-                    report.replayed += 1;
-                    report.events += events;
-                }
-                Err(e) => {
-                    tracing::error!(key = %key, error = %e, "replay failed");
-                    report
-                        .still_failing
-                        .push(format!("s3://{}/{key}: {e}", self.bucket));
-                }
-            }
-        }
-        Ok(report)
+        Ok(keys)
     }
 
     async fn replay_one(
@@ -122,7 +167,7 @@ impl FailureStore {
         shipper: &Shipper,
         key: &str,
         deadline: Instant,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ReplayError> {
         let object = self
             .client
             .get_object()
@@ -130,18 +175,15 @@ impl FailureStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("cannot read it: {}", aws_error(&e)))?;
+            .map_err(|e| ReplayError::Read(e.into()))?;
         let meta = object.metadata().cloned().unwrap_or_default();
         let idempotency_key = meta
             .get("idempotency-key")
             .cloned()
-            .ok_or("it has no idempotency-key metadata: it was not written by the forwarder")?;
-        let encoding = match meta.get("content-encoding").map(String::as_str) {
-            Some("zstd") => Some("zstd"),
-            Some("gzip") => Some("gzip"),
-            Some("identity") | None => None,
-            Some(other) => return Err(format!("unknown content-encoding {other:?}")),
-        };
+            .ok_or(ReplayError::NoKey)?;
+        let stored_encoding = meta.get("content-encoding").map(String::as_str);
+        let encoding = Encoding::from_header(stored_encoding)
+            .ok_or_else(|| ReplayError::Encoding(stored_encoding.unwrap_or_default().into()))?;
         let events = meta
             .get("events")
             .and_then(|e| e.parse::<usize>().ok())
@@ -150,7 +192,7 @@ impl FailureStore {
             .body
             .collect()
             .await
-            .map_err(|e| format!("cannot read it: {e}"))?
+            .map_err(|e| ReplayError::Read(e.into()))?
             .into_bytes();
         let encoded = Encoded {
             body,
@@ -158,17 +200,17 @@ impl FailureStore {
             key: idempotency_key,
             events,
         };
-        let report: Report = shipper.send_encoded(&encoded, deadline).await;
-        if !report.errors.is_empty() {
-            return Err(report.errors.join("; "));
-        }
+        shipper
+            .send_encoded(&encoded, deadline)
+            .await
+            .map_err(ReplayError::Delivery)?;
         self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| format!("delivered, but cannot delete it: {}", aws_error(&e)))?;
+            .map_err(|e| ReplayError::Delete(e.into()))?;
         tracing::info!(key = %key, events, "replayed");
         Ok(events as u64)
     }

@@ -14,17 +14,117 @@
 //! message that says what was received.
 
 use crate::batch::{Batch, Batcher};
-use crate::deliver::{Pipeline, Report, Shipper};
+use crate::config::ConfigError;
+use crate::deliver::{Deliveries, Report, Shipper};
 use crate::enrich::{Enricher, Origin};
-use crate::formats::{self, Format};
+use crate::failures::AwsError;
+use crate::formats::{self, Format, ParseError};
 use aws_lambda_events::event::cloudwatch_logs::LogData;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
+use sawmill_client::{error_chain, ClientError};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::time::Instant;
+
+/// Why an invocation (or one SQS or Kinesis record of it) failed; the message says what was
+/// received or what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unrecognized event: {0}. The forwarder handles CloudWatch Logs subscriptions, S3 ObjectCreated notifications (direct, SNS, SQS or EventBridge), Kinesis and SQS batches")]
+    Unrecognized(String),
+    #[error("malformed {kind} event")]
+    Malformed {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "malformed CloudWatch Logs event: awslogs.data must be a string (base64 of gzipped JSON)"
+    )]
+    LogsDataMissing,
+    #[error("malformed CloudWatch Logs event: awslogs.data is not base64")]
+    LogsBase64(#[source] base64::DecodeError),
+    #[error("malformed CloudWatch Logs event: awslogs.data")]
+    LogsGzip(#[source] sawmill_core::DecodeError),
+    #[error("malformed CloudWatch Logs event: the subscription JSON")]
+    LogsJson(#[source] serde_json::Error),
+    #[error("cannot gunzip Kinesis record {seq}")]
+    KinesisGzip {
+        seq: String,
+        #[source]
+        source: sawmill_core::DecodeError,
+    },
+    #[error("Kinesis record {seq} is gzip but not CloudWatch Logs data")]
+    KinesisNotLogs {
+        seq: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("an S3 event record has no {0}")]
+    S3Record(&'static str),
+    #[error("S3 object key {key:?} is not valid URL encoding")]
+    S3Key {
+        key: String,
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    #[error("an EventBridge S3 event without {0}")]
+    EventBridge(&'static str),
+    #[error("the SNS message is not JSON (the forwarder expects S3 notifications through SNS)")]
+    SnsNotJson(#[source] serde_json::Error),
+    #[error("the SNS message holds {0}, not an S3 notification")]
+    SnsNotS3(String),
+    #[error("S3 events need an S3 client, which could not be configured")]
+    NoS3Client,
+    #[error("cannot read {address}")]
+    S3Read {
+        address: String,
+        #[source]
+        source: AwsError,
+    },
+    #[error("{address} is {size} bytes, over SAWMILL_S3_MAX_OBJECT_BYTES ({limit}); raise it (and the function's memory) or split the files")]
+    TooLarge {
+        address: String,
+        size: i64,
+        limit: usize,
+    },
+    #[error("{address} is larger than SAWMILL_S3_MAX_OBJECT_BYTES ({limit}) once decompressed; its first {limit} bytes were shipped. Raise the limit (and the function's memory) or split the files")]
+    TooLargeDecompressed { address: String, limit: usize },
+    #[error("cannot read {address}")]
+    ObjectRead {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot parse {address} as {format}")]
+    Parse {
+        address: String,
+        format: Format,
+        #[source]
+        source: ParseError,
+    },
+    #[error("parsing {address} failed")]
+    ParseTask {
+        address: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// Batches were stored for replay or lost (the report's summary).
+    #[error("{0}")]
+    Undelivered(String),
+}
+
+/// Why the forwarder could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
 
 /// Everything an invocation needs, built once per process.
 pub struct Forwarder {
@@ -51,7 +151,7 @@ impl Forwarder {
     }
 
     /// Handles one invocation. `Ok` carries the answer for Lambda; `Err` fails the invocation.
-    pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, String> {
+    pub async fn handle(&self, event: Value, deadline: Instant) -> Result<Value, HandlerError> {
         let kind = classify(&event);
         match kind {
             Kind::CloudWatch => {
@@ -75,9 +175,7 @@ impl Forwarder {
             Kind::Kinesis => self.handle_kinesis(event, deadline).await,
             Kind::S3Test => Ok(json!({"kind": "s3_test_event", "events": 0})),
             Kind::Empty => Ok(json!({"events": 0})),
-            Kind::Unknown(what) => Err(format!(
-                "unrecognized event: {what}. The forwarder handles CloudWatch Logs subscriptions, S3 ObjectCreated notifications (direct, SNS, SQS or EventBridge), Kinesis and SQS batches"
-            )),
+            Kind::Unknown(what) => Err(HandlerError::Unrecognized(what)),
         }
     }
 
@@ -109,125 +207,105 @@ impl Forwarder {
     ) -> Report {
         let config = self.shipper.config();
         let mut batcher = Batcher::new(config.batch_max_bytes, config.batch_max_events);
-        let mut pipeline = Pipeline::new(self.shipper.clone(), deadline);
+        let mut deliveries = Deliveries::new(self.shipper.clone(), deadline);
         let mut line = Vec::new();
         for (event, id) in events {
             line.clear();
             self.enricher.write(event, origin, id, &mut line);
             for batch in batcher.push(&line) {
-                pipeline.submit(batch).await;
+                deliveries.submit(batch).await;
             }
         }
         if let Some(batch) = batcher.take() {
-            pipeline.submit(batch).await;
+            deliveries.submit(batch).await;
         }
-        pipeline.finish().await
+        deliveries.finish().await
     }
 
     /// Reads an S3 object and ships its records.
-    async fn ship_object(&self, object: &ObjectRef, deadline: Instant) -> Result<Report, String> {
-        let s3 = self
-            .s3
-            .as_ref()
-            .ok_or("S3 events need an S3 client, which could not be configured")?;
+    async fn ship_object(
+        &self,
+        object: &ObjectRef,
+        deadline: Instant,
+    ) -> Result<Report, HandlerError> {
         let address = format!("s3://{}/{}", object.bucket, object.key);
+        let raw = self.fetch_object(object, &address).await?;
         let config = self.shipper.config();
-        let limit = config.s3_max_object_bytes;
+        let job = ParseJob {
+            address: address.clone(),
+            key: object.key.clone(),
+            format: config.s3_format,
+            limit: config.s3_max_object_bytes,
+            max_bytes: config.batch_max_bytes,
+            max_events: config.batch_max_events,
+            enricher: self.enricher.clone(),
+            origin: Origin::new(address.clone())
+                .with("account_id", account_in_key(&object.key))
+                .with(
+                    "region",
+                    object.region.as_deref().or(self.region.as_deref()),
+                )
+                .with("s3_bucket", Some(&object.bucket))
+                .with("s3_key", Some(&object.key)),
+        };
+        // parse on a blocking thread; batches come back through a small channel, so at most
+        // a few are held at once whatever the object's size
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(config.concurrency.max(1));
+        let parser = tokio::task::spawn_blocking(move || job.run(&raw, &tx));
+        let mut deliveries = Deliveries::new(self.shipper.clone(), deadline);
+        while let Some(batch) = rx.recv().await {
+            deliveries.submit(batch).await;
+        }
+        let report = deliveries.finish().await;
+        let stats = parser.await.map_err(|source| HandlerError::ParseTask {
+            address: address.clone(),
+            source,
+        })??;
+        tracing::info!(object = %address, records = stats.records, parse_errors = stats.errors, events = report.events, "object shipped");
+        Ok(report)
+    }
+
+    /// The (still compressed) bytes of an S3 object, refused when over the size limit.
+    async fn fetch_object(
+        &self,
+        object: &ObjectRef,
+        address: &str,
+    ) -> Result<bytes::Bytes, HandlerError> {
+        let s3 = self.s3.as_ref().ok_or(HandlerError::NoS3Client)?;
+        let limit = self.shipper.config().s3_max_object_bytes;
+        let read_failed = |source: AwsError| HandlerError::S3Read {
+            address: address.to_string(),
+            source,
+        };
         let got = s3
             .get_object()
             .bucket(&object.bucket)
             .key(&object.key)
             .send()
             .await
-            .map_err(|e| format!("cannot read {address}: {}", crate::error_chain(&e)))?;
-        if got.content_length().unwrap_or(0) as u64 > limit as u64 {
-            return Err(format!(
-                "{address} is {} bytes, over SAWMILL_S3_MAX_OBJECT_BYTES ({limit}); raise it (and the function's memory) or split the files",
-                got.content_length().unwrap_or(0)
-            ));
+            .map_err(|e| read_failed(e.into()))?;
+        let size = got.content_length().unwrap_or(0);
+        if size as u64 > limit as u64 {
+            return Err(HandlerError::TooLarge {
+                address: address.to_string(),
+                size,
+                limit,
+            });
         }
-        let raw = got
+        Ok(got
             .body
             .collect()
             .await
-            .map_err(|e| format!("cannot read {address}: {e}"))?
-            .into_bytes();
-        let format_override = config.s3_format;
-        let (max_bytes, max_events) = (config.batch_max_bytes, config.batch_max_events);
-        let enricher = self.enricher.clone();
-        let origin = Origin::new(address.clone())
-            .with("account_id", account_in_key(&object.key))
-            .with(
-                "region",
-                object.region.as_deref().or(self.region.as_deref()),
-            )
-            .with("s3_bucket", Some(&object.bucket))
-            .with("s3_key", Some(&object.key));
-        let key = object.key.clone();
-        // parse on a blocking thread; batches come back through a small channel, so at most
-        // a few are held at once whatever the object's size
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(config.concurrency.max(1));
-        let parse_address = address.clone();
-        let parser = tokio::task::spawn_blocking(move || -> Result<formats::ParseStats, String> {
-            use std::io::{BufRead, Read};
-            // gzip is decompressed as it is parsed: memory holds the compressed object only
-            let gzipped = raw.starts_with(&[0x1f, 0x8b]);
-            let source: Box<dyn Read> = if gzipped {
-                Box::new(flate2::read::MultiGzDecoder::new(&raw[..]))
-            } else {
-                Box::new(&raw[..])
-            };
-            // one byte more than the limit tells an object over it from one exactly at it
-            let mut reader =
-                std::io::BufReader::with_capacity(256 << 10, source.take(limit as u64 + 1));
-            let head = reader
-                .fill_buf()
-                .map_err(|e| format!("cannot read {parse_address}: {e}"))?;
-            let format = format_override
-                .unwrap_or_else(|| Format::detect(&key, &head[..head.len().min(4096)]));
-            let mut batcher = Batcher::new(max_bytes, max_events);
-            let mut line = Vec::new();
-            let mut closed = false;
-            let mut counting = CountingReader {
-                inner: reader,
-                read: 0,
-            };
-            let stats = formats::parse_reader(format, &mut counting, &mut |event| {
-                if closed {
-                    return;
-                }
-                line.clear();
-                enricher.write(event, &origin, None, &mut line);
-                for batch in batcher.push(&line) {
-                    closed |= tx.blocking_send(batch).is_err();
-                }
-            })
-            .map_err(|e| format!("cannot parse {parse_address} as {}: {e}", format.name()))?;
-            if counting.read > limit as u64 {
-                return Err(format!(
-                    "{parse_address} is larger than SAWMILL_S3_MAX_OBJECT_BYTES ({limit}) once decompressed; its first {limit} bytes were shipped. Raise the limit (and the function's memory) or split the files"
-                ));
-            }
-            if let Some(batch) = batcher.take() {
-                let _ = tx.blocking_send(batch);
-            }
-            Ok(stats)
-        });
-        let mut pipeline = Pipeline::new(self.shipper.clone(), deadline);
-        while let Some(batch) = rx.recv().await {
-            pipeline.submit(batch).await;
-        }
-        let report = pipeline.finish().await;
-        let stats = parser
-            .await
-            .map_err(|e| format!("parsing {address} failed: {e}"))??;
-        tracing::info!(object = %address, records = stats.records, parse_errors = stats.errors, events = report.events, "object shipped");
-        Ok(report)
+            .map_err(|e| read_failed(e.into()))?
+            .into_bytes())
     }
 
-    async fn handle_sqs(&self, event: Value, deadline: Instant) -> Result<Value, String> {
+    async fn handle_sqs(&self, event: Value, deadline: Instant) -> Result<Value, HandlerError> {
         let sqs: SqsEvent =
-            serde_json::from_value(event).map_err(|e| format!("malformed SQS event: {e}"))?;
+            serde_json::from_value(event).map_err(|source| HandlerError::Malformed {
+                kind: "SQS",
+                source,
+            })?;
         let mut failures = Vec::new();
         let mut total = Report::default();
         for message in &sqs.records {
@@ -242,7 +320,7 @@ impl Forwarder {
                     failures.push(json!({"itemIdentifier": id}));
                 }
                 Err(e) => {
-                    tracing::error!(message_id = %id, error = %e, "SQS message failed");
+                    tracing::error!(message_id = %id, error = %error_chain(&e), "SQS message failed");
                     failures.push(json!({"itemIdentifier": id}));
                 }
             }
@@ -257,7 +335,7 @@ impl Forwarder {
         body: &str,
         source: &str,
         deadline: Instant,
-    ) -> Result<Report, String> {
+    ) -> Result<Report, HandlerError> {
         let parsed: Option<Value> = serde_json::from_str(body.trim()).ok();
         if let Some(value) = parsed {
             let value = match sns_envelope_message(&value) {
@@ -293,24 +371,13 @@ impl Forwarder {
         Ok(self.ship_lines(body, source, None, deadline).await)
     }
 
-    async fn handle_kinesis(&self, event: Value, deadline: Instant) -> Result<Value, String> {
-        // aws_lambda_events reads "1480641523.3" as .003 s: the arrival times are read here
-        let arrivals: Vec<Option<i64>> = event
-            .get("Records")
-            .and_then(Value::as_array)
-            .map(|records| {
-                records
-                    .iter()
-                    .map(|r| {
-                        r.pointer("/kinesis/approximateArrivalTimestamp")
-                            .and_then(Value::as_f64)
-                            .map(|s| (s * 1000.0).round() as i64)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    async fn handle_kinesis(&self, event: Value, deadline: Instant) -> Result<Value, HandlerError> {
+        let arrivals = kinesis_arrivals(&event);
         let kinesis: KinesisEvent =
-            serde_json::from_value(event).map_err(|e| format!("malformed Kinesis event: {e}"))?;
+            serde_json::from_value(event).map_err(|source| HandlerError::Malformed {
+                kind: "Kinesis",
+                source,
+            })?;
         let mut failures = Vec::new();
         let mut total = Report::default();
         for (i, record) in kinesis.records.iter().enumerate() {
@@ -318,21 +385,7 @@ impl Forwarder {
             let data = &record.kinesis.data.0;
             let arrival = arrivals.get(i).copied().flatten();
             let source = record.event_source_arn.as_deref().unwrap_or("kinesis");
-            let result = if data.starts_with(&[0x1f, 0x8b]) {
-                sawmill_core::decompress(sawmill_core::ContentEncoding::Gzip, data, MAX_LOGS_DATA)
-                    .map_err(|e| format!("cannot gunzip Kinesis record {seq}: {e}"))
-                    .and_then(|json| {
-                        serde_json::from_slice::<LogData>(&json).map_err(|e| {
-                            format!(
-                                "Kinesis record {seq} is gzip but not CloudWatch Logs data: {e}"
-                            )
-                        })
-                    })
-                    .map(Some)
-            } else {
-                Ok(None)
-            };
-            let report = match result {
+            let report = match kinesis_logs(&seq, data) {
                 Ok(Some(logs)) => Ok(self.ship_logs(&logs, deadline).await),
                 Ok(None) => Ok(self
                     .ship_lines(&String::from_utf8_lossy(data), source, arrival, deadline)
@@ -347,7 +400,7 @@ impl Forwarder {
                     failures.push(json!({"itemIdentifier": seq}));
                 }
                 Err(e) => {
-                    tracing::error!(sequence_number = %seq, error = %e, "Kinesis record failed");
+                    tracing::error!(sequence_number = %seq, error = %error_chain(&e), "Kinesis record failed");
                     failures.push(json!({"itemIdentifier": seq}));
                 }
             }
@@ -404,10 +457,121 @@ impl<R: std::io::BufRead> std::io::BufRead for CountingReader<R> {
     }
 }
 
+/// The arrival times of a Kinesis event's records (ms since the epoch): aws_lambda_events
+/// reads "1480641523.3" as .003 s, so they are read here.
+fn kinesis_arrivals(event: &Value) -> Vec<Option<i64>> {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .map(|records| {
+            records
+                .iter()
+                .map(|r| {
+                    r.pointer("/kinesis/approximateArrivalTimestamp")
+                        .and_then(Value::as_f64)
+                        .map(|s| (s * 1000.0).round() as i64)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The CloudWatch Logs data of a gzipped Kinesis record; `None` for a record of log lines.
+fn kinesis_logs(seq: &str, data: &[u8]) -> Result<Option<LogData>, HandlerError> {
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        return Ok(None);
+    }
+    let json = sawmill_core::decompress(sawmill_core::ContentEncoding::Gzip, data, MAX_LOGS_DATA)
+        .map_err(|source| HandlerError::KinesisGzip {
+        seq: seq.to_string(),
+        source,
+    })?;
+    serde_json::from_slice::<LogData>(&json)
+        .map(Some)
+        .map_err(|source| HandlerError::KinesisNotLogs {
+            seq: seq.to_string(),
+            source,
+        })
+}
+
+/// An S3 object to parse on a blocking thread, and how to batch its events.
+struct ParseJob {
+    address: String,
+    key: String,
+    /// The configured format; detected from the key and the content when `None`.
+    format: Option<Format>,
+    limit: usize,
+    max_bytes: usize,
+    max_events: usize,
+    enricher: Enricher,
+    origin: Origin,
+}
+
+impl ParseJob {
+    /// Decompresses (gzip, as it is parsed: memory holds the compressed object only),
+    /// parses and batches the object, sending the batches on `tx`.
+    fn run(
+        self,
+        raw: &[u8],
+        tx: &tokio::sync::mpsc::Sender<Batch>,
+    ) -> Result<formats::ParseStats, HandlerError> {
+        use std::io::{BufRead, Read};
+        let source: Box<dyn Read + '_> = if raw.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::MultiGzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        // one byte more than the limit tells an object over it from one exactly at it
+        let mut reader =
+            std::io::BufReader::with_capacity(256 << 10, source.take(self.limit as u64 + 1));
+        let head = reader
+            .fill_buf()
+            .map_err(|source| HandlerError::ObjectRead {
+                address: self.address.clone(),
+                source,
+            })?;
+        let format = self
+            .format
+            .unwrap_or_else(|| Format::detect(&self.key, &head[..head.len().min(4096)]));
+        let mut batcher = Batcher::new(self.max_bytes, self.max_events);
+        let mut line = Vec::new();
+        let mut closed = false;
+        let mut counting = CountingReader {
+            inner: reader,
+            read: 0,
+        };
+        let stats = formats::parse_reader(format, &mut counting, &mut |event| {
+            if closed {
+                return;
+            }
+            line.clear();
+            self.enricher.write(event, &self.origin, None, &mut line);
+            for batch in batcher.push(&line) {
+                closed |= tx.blocking_send(batch).is_err();
+            }
+        })
+        .map_err(|source| HandlerError::Parse {
+            address: self.address.clone(),
+            format,
+            source,
+        })?;
+        if counting.read > self.limit as u64 {
+            return Err(HandlerError::TooLargeDecompressed {
+                address: self.address,
+                limit: self.limit,
+            });
+        }
+        if let Some(batch) = batcher.take() {
+            let _ = tx.blocking_send(batch);
+        }
+        Ok(stats)
+    }
+}
+
 /// The answer of a whole-invocation event, or its failure.
-fn finish(report: Report, mut answer: Value) -> Result<Value, String> {
+fn finish(report: Report, mut answer: Value) -> Result<Value, HandlerError> {
     if !report.delivered() {
-        return Err(report.failure_summary());
+        return Err(HandlerError::Undelivered(report.failure_summary()));
     }
     if let Some(map) = answer.as_object_mut() {
         map.insert("events".into(), json!(report.events));
@@ -495,27 +659,24 @@ fn keys_of(v: &Value) -> String {
 const MAX_LOGS_DATA: usize = 64 << 20;
 
 /// `awslogs.data`: base64 of gzip of the subscription JSON.
-fn decode_logs_event(event: Value) -> Result<LogData, String> {
+fn decode_logs_event(event: Value) -> Result<LogData, HandlerError> {
     use base64::Engine;
     let data = event
         .pointer("/awslogs/data")
         .and_then(Value::as_str)
-        .ok_or(
-        "malformed CloudWatch Logs event: awslogs.data must be a string (base64 of gzipped JSON)",
-    )?;
+        .ok_or(HandlerError::LogsDataMissing)?;
     let gz = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
-        .map_err(|e| format!("malformed CloudWatch Logs event: awslogs.data is not base64: {e}"))?;
+        .map_err(HandlerError::LogsBase64)?;
     let json = sawmill_core::decompress(sawmill_core::ContentEncoding::Gzip, &gz, MAX_LOGS_DATA)
-        .map_err(|e| format!("malformed CloudWatch Logs event: awslogs.data: {e}"))?;
-    serde_json::from_slice::<LogData>(&json)
-        .map_err(|e| format!("malformed CloudWatch Logs event: the subscription JSON: {e}"))
+        .map_err(HandlerError::LogsGzip)?;
+    serde_json::from_slice::<LogData>(&json).map_err(HandlerError::LogsJson)
 }
 
 /// The objects of an S3 notification; keys arrive URL-encoded (`+` for space).
-fn s3_objects(event: Value) -> Result<Vec<ObjectRef>, String> {
-    let s3: S3Event =
-        serde_json::from_value(event).map_err(|e| format!("malformed S3 event: {e}"))?;
+fn s3_objects(event: Value) -> Result<Vec<ObjectRef>, HandlerError> {
+    let s3: S3Event = serde_json::from_value(event)
+        .map_err(|source| HandlerError::Malformed { kind: "S3", source })?;
     let mut out = Vec::new();
     for r in s3.records {
         if !r
@@ -528,13 +689,18 @@ fn s3_objects(event: Value) -> Result<Vec<ObjectRef>, String> {
         let bucket =
             r.s3.bucket
                 .name
-                .ok_or("an S3 event record has no bucket name")?;
+                .ok_or(HandlerError::S3Record("bucket name"))?;
         let raw =
             r.s3.object
                 .key
-                .ok_or("an S3 event record has no object key")?;
-        let key = urlencoding::decode(&raw.replace('+', " "))
-            .map_err(|e| format!("S3 object key {raw:?} is not valid URL encoding: {e}"))?
+                .ok_or(HandlerError::S3Record("object key"))?;
+        let plus_as_space = raw.replace('+', " ");
+        let key = percent_encoding::percent_decode_str(&plus_as_space)
+            .decode_utf8()
+            .map_err(|source| HandlerError::S3Key {
+                key: raw.clone(),
+                source,
+            })?
             .into_owned();
         out.push(ObjectRef {
             bucket,
@@ -546,7 +712,7 @@ fn s3_objects(event: Value) -> Result<Vec<ObjectRef>, String> {
 }
 
 /// The object of an EventBridge `Object Created` event (keys are not URL-encoded there).
-fn eventbridge_object(event: &Value) -> Result<Option<ObjectRef>, String> {
+fn eventbridge_object(event: &Value) -> Result<Option<ObjectRef>, HandlerError> {
     let detail_type = event
         .get("detail-type")
         .and_then(Value::as_str)
@@ -556,15 +722,15 @@ fn eventbridge_object(event: &Value) -> Result<Option<ObjectRef>, String> {
     }
     let detail = event
         .get("detail")
-        .ok_or("an EventBridge S3 event without detail")?;
+        .ok_or(HandlerError::EventBridge("detail"))?;
     let bucket = detail
         .pointer("/bucket/name")
         .and_then(Value::as_str)
-        .ok_or("an EventBridge S3 event without detail.bucket.name")?;
+        .ok_or(HandlerError::EventBridge("detail.bucket.name"))?;
     let key = detail
         .pointer("/object/key")
         .and_then(Value::as_str)
-        .ok_or("an EventBridge S3 event without detail.object.key")?;
+        .ok_or(HandlerError::EventBridge("detail.object.key"))?;
     Ok(Some(ObjectRef {
         bucket: bucket.to_string(),
         key: key.to_string(),
@@ -576,23 +742,21 @@ fn eventbridge_object(event: &Value) -> Result<Option<ObjectRef>, String> {
 }
 
 /// S3 notifications delivered through SNS to the function.
-fn sns_objects(event: Value) -> Result<Vec<ObjectRef>, String> {
+fn sns_objects(event: Value) -> Result<Vec<ObjectRef>, HandlerError> {
     let sns: SnsEvent =
-        serde_json::from_value(event).map_err(|e| format!("malformed SNS event: {e}"))?;
+        serde_json::from_value(event).map_err(|source| HandlerError::Malformed {
+            kind: "SNS",
+            source,
+        })?;
     let mut out = Vec::new();
     for r in sns.records {
-        let inner: Value = serde_json::from_str(&r.sns.message).map_err(|e| {
-            format!("the SNS message is not JSON ({e}); the forwarder expects S3 notifications through SNS")
-        })?;
+        let inner: Value =
+            serde_json::from_str(&r.sns.message).map_err(HandlerError::SnsNotJson)?;
         match classify(&inner) {
             Kind::S3 => out.extend(s3_objects(inner)?),
             Kind::EventBridge => out.extend(eventbridge_object(&inner)?),
             Kind::S3Test | Kind::Empty => {}
-            other => {
-                return Err(format!(
-                    "the SNS message holds {other:?}, not an S3 notification"
-                ))
-            }
+            other => return Err(HandlerError::SnsNotS3(format!("{other:?}"))),
         }
     }
     Ok(out)
@@ -616,7 +780,7 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
 }
 
 /// Builds a forwarder from the environment.
-pub async fn from_env() -> Result<Arc<Forwarder>, String> {
+pub async fn from_env() -> Result<Arc<Forwarder>, SetupError> {
     let config = Arc::new(crate::config::Config::from_env()?);
     let shared = crate::aws::sdk_config().await;
     let s3 = crate::aws::s3_client(&shared, config.s3_force_path_style);

@@ -4,7 +4,10 @@
 //! An invocation flows through [`handler`] (what was received), [`formats`] (S3 log files
 //! into records), [`enrich`] (source, `aws.*`, static fields, redaction), [`batch`] (request
 //! sized NDJSON with content-derived idempotency keys) and [`deliver`] (retries within the
-//! invocation's time; what cannot be delivered goes to the [`failures`] bucket for replay).
+//! invocation's time, through the one ingest client, `sawmill-client`; what cannot be
+//! delivered goes to the [`failures`] bucket for replay). Errors are typed
+//! ([`handler::HandlerError`], [`config::ConfigError`], …) and keep their sources;
+//! `sawmill_client::error_chain` prints one whole.
 
 pub mod aws;
 pub mod batch;
@@ -14,18 +17,3 @@ pub mod enrich;
 pub mod failures;
 pub mod formats;
 pub mod handler;
-
-/// An error with its sources, each once (an SDK "service error" with the service's message).
-pub fn error_chain<E: std::error::Error + 'static>(e: &E) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = inner.source();
-    }
-    s
-}

@@ -10,6 +10,7 @@
 
 use clap::{Parser, Subcommand};
 use lambda_runtime::{service_fn, LambdaEvent};
+use sawmill_client::error_chain;
 use sawmill_forwarder::handler::{deadline_from_epoch_ms, from_env, Forwarder};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -81,7 +82,7 @@ async fn run_lambda() -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {e}");
+            eprintln!("sawmill-forwarder: {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -93,7 +94,8 @@ async fn run_lambda() -> ExitCode {
             forwarder
                 .handle(event.payload, deadline)
                 .await
-                .map_err(lambda_runtime::Error::from)
+                // the whole chain, so the invocation's error says why
+                .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
         }
     }))
     .await;
@@ -118,7 +120,7 @@ async fn invoke_all(paths: &[PathBuf], timeout: Duration) -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {e}");
+            eprintln!("sawmill-forwarder: {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -182,8 +184,9 @@ async fn invoke(forwarder: &Forwarder, path: &PathBuf, timeout: Duration) -> Out
         }
         Err(e) => {
             eprintln!(
-                "sawmill-forwarder: {}: the handler failed: {e}",
-                path.display()
+                "sawmill-forwarder: {}: the handler failed: {}",
+                path.display(),
+                error_chain(&e)
             );
             Outcome::Failed
         }
@@ -194,7 +197,7 @@ async fn replay(timeout: Duration) -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {e}");
+            eprintln!("sawmill-forwarder: {}", error_chain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -222,7 +225,7 @@ async fn replay(timeout: Duration) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("sawmill-forwarder: replay failed: {e}");
+            eprintln!("sawmill-forwarder: replay failed: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,7 @@
 //! time, so an entry may have fewer trailing fields than listed here (older logs) or more
 //! (newer ones, ignored here; the raw line stays in `message`).
 
-use super::{put_fields, split_quoted, utc_time, Event, Kind};
+use super::{put_fields, split_quoted, utc_time, Event, Kind, RecordError};
 use serde_json::Value;
 
 /// The fields of an entry, in order (`client:port` and `target:port` become `client_ip`,
@@ -61,13 +61,14 @@ const MIN_FIELDS: usize = 13;
 const TYPES: &[&str] = &["http", "https", "h2", "grpcs", "ws", "wss"];
 
 /// Parses one entry.
-pub(super) fn parse_line(line: &str) -> Result<Event, String> {
+pub(super) fn parse_line(line: &str) -> Result<Event, RecordError> {
     let values = split_quoted(line)?;
     if values.len() < MIN_FIELDS {
         return Err(format!(
             "an ALB access log entry has at least {MIN_FIELDS} fields, this one {}",
             values.len()
-        ));
+        )
+        .into());
     }
     let time = utc_time(&values[1])
         .ok_or_else(|| format!("time: expected an ISO 8601 time, found {:?}", values[1]))?;

@@ -3,7 +3,7 @@
 //! Values stay URL-encoded as CloudFront writes them. A file without a `#Fields:` header is
 //! read with the 33 fields AWS documents.
 
-use super::{is_absent, put_number, put_text, snake_case, utc_time, Event, Sink};
+use super::{is_absent, put_number, put_text, snake_case, utc_time, Event, RecordError, Sink};
 use serde_json::Value;
 
 /// The documented fields of a standard log file, in order.
@@ -74,11 +74,11 @@ impl CloudFront {
         }
         match self.record(line) {
             Ok(event) => sink.record(event),
-            Err(why) => sink.error(line, why),
+            Err(why) => sink.error(line, why.0),
         }
     }
 
-    fn record(&self, line: &str) -> Result<Event, String> {
+    fn record(&self, line: &str) -> Result<Event, RecordError> {
         let values: Vec<&str> = line.split('\t').collect();
         // Extra values (a trailing tab) are ignored.
         if values.len() < self.fields.len() {
@@ -86,7 +86,8 @@ impl CloudFront {
                 "expected {} tab-separated fields, found {}",
                 self.fields.len(),
                 values.len()
-            ));
+            )
+            .into());
         }
         let mut event = Event::with_capacity(self.fields.len() + 2);
         if let (Some(date), Some(time)) = (self.date_index, self.time_index) {
@@ -96,7 +97,7 @@ impl CloudFront {
                 if utc_time(&timestamp).is_none() {
                     return Err(format!(
                         "date and time: expected YYYY-MM-DD and HH:MM:SS, found {date:?} and {time:?}"
-                    ));
+                    ).into());
                 }
                 event.insert("timestamp".to_owned(), Value::String(timestamp));
             }

@@ -11,20 +11,19 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Event, Sink};
+use super::{Event, ParseError, Sink};
 
 /// Emits the records of a CloudTrail log file.
-pub(super) fn parse(text: &str, sink: &mut Sink<'_>) -> Result<(), String> {
-    serde_json::from_str::<IgnoredAny>(text)
-        .map_err(|e| format!("not a valid CloudTrail log file: {e}"))?;
+pub(super) fn parse(text: &str, sink: &mut Sink<'_>) -> Result<(), ParseError> {
+    serde_json::from_str::<IgnoredAny>(text).map_err(ParseError::NotJson)?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let found = FileSeed { sink }
         .deserialize(&mut deserializer)
-        .map_err(|e| format!("not a CloudTrail log file: {e}"))?;
+        .map_err(ParseError::NotCloudTrail)?;
     if found {
         Ok(())
     } else {
-        Err("not a CloudTrail log file: it has no \"Records\" array".to_owned())
+        Err(ParseError::NoRecords)
     }
 }
 
@@ -262,8 +261,9 @@ mod tests {
             ),
         ] {
             let mut emitted = 0;
-            let err =
-                parse(Format::CloudTrail, data.as_bytes(), &mut |_| emitted += 1).unwrap_err();
+            let err = parse(Format::CloudTrail, data.as_bytes(), &mut |_| emitted += 1)
+                .map_err(|e| sawmill_client::error_chain(&e))
+                .unwrap_err();
             assert!(err.starts_with(expected), "{err}");
             assert_eq!(emitted, 0);
         }

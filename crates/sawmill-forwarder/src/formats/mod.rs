@@ -28,7 +28,7 @@
 //! assert_eq!(events[0]["timestamp"], 1418530010);
 //! assert_eq!(events[0]["dstport"], 22);
 //! assert_eq!(events[0]["action"], "ACCEPT");
-//! # Ok::<(), String>(())
+//! # Ok::<(), sawmill_forwarder::formats::ParseError>(())
 //! ```
 
 use std::borrow::Cow;
@@ -56,6 +56,46 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// One sawmill event: a JSON object.
 pub type Event = Map<String, Value>;
+
+/// Why a whole object could not be parsed (nothing of it was emitted, or, for a read error,
+/// only the records before it).
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("the data is still gzip-compressed: decompress the object first")]
+    StillCompressed,
+    #[error(
+        "the object is an Apache Parquet file, which the {0} parser does not read: deliver the logs as text"
+    )]
+    Parquet(Format),
+    #[error("reading the log file")]
+    Read(#[source] std::io::Error),
+    #[error("not a valid CloudTrail log file")]
+    NotJson(#[source] serde_json::Error),
+    #[error("not a CloudTrail log file")]
+    NotCloudTrail(#[source] serde_json::Error),
+    #[error("not a CloudTrail log file: it has no \"Records\" array")]
+    NoRecords,
+}
+
+/// A format name that is not one of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown S3 log format {name:?}: expected one of {expected}")]
+pub struct UnknownFormat {
+    pub name: String,
+    /// The valid names, comma-separated.
+    pub expected: String,
+}
+
+/// Why one record could not be parsed: the text of the `parse_error` of its event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordError(pub String);
+
+impl From<String> for RecordError {
+    fn from(why: String) -> RecordError {
+        RecordError(why)
+    }
+}
 
 /// A log-file format the forwarder can parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,17 +134,17 @@ impl Format {
     /// The format called `name` (case-insensitive), as a configured override
     /// (`SAWMILL_S3_FORMAT`) names it: "alb", "nlb", "vpcflow", "cloudtrail", "cloudfront",
     /// "waf", "ndjson" or "lines". The error names the valid ones.
-    pub fn from_name(name: &str) -> Result<Format, String> {
+    pub fn from_name(name: &str) -> Result<Format, UnknownFormat> {
         let wanted = name.trim();
         Format::ALL
             .into_iter()
             .find(|format| format.name().eq_ignore_ascii_case(wanted))
             .ok_or_else(|| {
                 let names: Vec<&str> = Format::ALL.iter().map(Format::name).collect();
-                format!(
-                    "unknown S3 log format {wanted:?}: expected one of {}",
-                    names.join(", ")
-                )
+                UnknownFormat {
+                    name: wanted.to_string(),
+                    expected: names.join(", "),
+                }
             })
     }
 
@@ -149,9 +189,9 @@ impl fmt::Display for Format {
 }
 
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormat;
 
-    fn from_str(name: &str) -> Result<Format, String> {
+    fn from_str(name: &str) -> Result<Format, UnknownFormat> {
         Format::from_name(name)
     }
 }
@@ -177,7 +217,7 @@ pub fn parse(
     format: Format,
     data: &[u8],
     emit: &mut dyn FnMut(Event),
-) -> Result<ParseStats, String> {
+) -> Result<ParseStats, ParseError> {
     let data = strip_bom(data);
     check_decoded(format, data)?;
     let mut sink = Sink::new(emit);
@@ -202,8 +242,8 @@ pub fn parse_reader<R: BufRead>(
     format: Format,
     mut reader: R,
     emit: &mut dyn FnMut(Event),
-) -> Result<ParseStats, String> {
-    let read_error = |e: std::io::Error| format!("reading the log file: {e}");
+) -> Result<ParseStats, ParseError> {
+    let read_error = ParseError::Read;
     if format == Format::CloudTrail {
         let mut data = Vec::new();
         reader.read_to_end(&mut data).map_err(read_error)?;
@@ -335,7 +375,7 @@ impl LineParser {
         };
         match parsed {
             Ok(event) => sink.record(event),
-            Err(why) => sink.error(text, why),
+            Err(why) => sink.error(text, why.0),
         }
     }
 }
@@ -346,15 +386,12 @@ fn strip_bom(data: &[u8]) -> &[u8] {
 }
 
 /// Refuses data that is not the decompressed text of a log file.
-fn check_decoded(format: Format, data: &[u8]) -> Result<(), String> {
+fn check_decoded(format: Format, data: &[u8]) -> Result<(), ParseError> {
     if data.starts_with(&[0x1f, 0x8b]) {
-        return Err("the data is still gzip-compressed: decompress the object first".to_owned());
+        return Err(ParseError::StillCompressed);
     }
     if format != Format::Lines && data.starts_with(b"PAR1") {
-        return Err(format!(
-            "the object is an Apache Parquet file, which the {format} parser does not read: \
-             deliver the logs as text"
-        ));
+        return Err(ParseError::Parquet(format));
     }
     Ok(())
 }
@@ -381,7 +418,7 @@ pub(crate) fn put_fields(
     event: &mut Event,
     fields: &[(&'static str, Kind)],
     values: &[Cow<'_, str>],
-) -> Result<(), String> {
+) -> Result<(), RecordError> {
     for (&(name, kind), value) in fields.iter().zip(values) {
         let value = value.as_ref();
         match kind {
@@ -408,7 +445,7 @@ pub(crate) fn put_text(event: &mut Event, name: &str, value: &str) {
 
 /// Adds a numeric attribute unless the value is absent; a value that is not a number is an
 /// error naming the field.
-pub(crate) fn put_number(event: &mut Event, name: &str, value: &str) -> Result<(), String> {
+pub(crate) fn put_number(event: &mut Event, name: &str, value: &str) -> Result<(), RecordError> {
     if is_absent(value) {
         return Ok(());
     }
@@ -446,11 +483,11 @@ fn put_addr(
     ip_name: &str,
     port_name: &str,
     value: &str,
-) -> Result<(), String> {
+) -> Result<(), RecordError> {
     if is_absent(value) {
         return Ok(());
     }
-    let malformed = || format!("{field}: expected address:port, found {value:?}");
+    let malformed = || RecordError(format!("{field}: expected address:port, found {value:?}"));
     let (ip, port) = value.rsplit_once(':').ok_or_else(malformed)?;
     let ip = ip
         .strip_prefix('[')
@@ -511,7 +548,7 @@ pub(crate) fn snake_case(name: &str) -> String {
 /// Splits a space-separated line whose fields may be enclosed in double quotes (a quoted
 /// field ends at a quote followed by a space or the end of the line; `\"` and `\\` inside it
 /// are a quote and a backslash).
-pub(crate) fn split_quoted(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
+pub(crate) fn split_quoted(line: &str) -> Result<Vec<Cow<'_, str>>, RecordError> {
     let bytes = line.as_bytes();
     let mut fields = Vec::with_capacity(32);
     let mut i = 0;
@@ -540,7 +577,8 @@ pub(crate) fn split_quoted(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
                     return Err(format!(
                         "field {} has no closing quote (truncated entry?)",
                         fields.len() + 1
-                    ))
+                    )
+                    .into())
                 }
                 Some(b'\\') if matches!(bytes.get(i + 1), Some(b'"' | b'\\')) => {
                     let text = unescaped.get_or_insert_with(String::new);
@@ -587,7 +625,7 @@ pub(crate) mod tests {
         }
         assert_eq!(Format::from_name(" VpcFlow "), Ok(Format::VpcFlow));
         assert_eq!(Format::from_name("CLOUDTRAIL"), Ok(Format::CloudTrail));
-        let err = Format::from_name("elb").unwrap_err();
+        let err = Format::from_name("elb").unwrap_err().to_string();
         assert!(err.contains("\"elb\""), "{err}");
         assert!(
             err.contains("alb, nlb, vpcflow, cloudtrail, cloudfront, waf, ndjson, lines"),
@@ -632,7 +670,7 @@ pub(crate) mod tests {
         // A quote inside a field that is not followed by a space does not end it.
         let fields = split_quoted(r#""Mozilla/5.0 (compatible;"x") y" z"#).unwrap();
         assert_eq!(fields, vec![r#"Mozilla/5.0 (compatible;"x") y"#, "z"]);
-        let err = split_quoted(r#"a "GET http://www.exa"#).unwrap_err();
+        let err = split_quoted(r#"a "GET http://www.exa"#).unwrap_err().0;
         assert!(err.contains("field 2 has no closing quote"), "{err}");
         assert!(split_quoted("").unwrap().is_empty());
     }
@@ -663,17 +701,25 @@ pub(crate) mod tests {
                 assert_eq!(stats, ParseStats::default());
             }
         }
-        let err = parse(Format::CloudTrail, b"", &mut |_| {}).unwrap_err();
+        let err = parse(Format::CloudTrail, b"", &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a valid CloudTrail log file"), "{err}");
     }
 
     #[test]
     fn compressed_or_parquet_data_is_refused() {
-        let err = parse(Format::Alb, &[0x1f, 0x8b, 8, 0], &mut |_| {}).unwrap_err();
+        let err = parse(Format::Alb, &[0x1f, 0x8b, 8, 0], &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gzip"), "{err}");
-        let err = parse(Format::VpcFlow, b"PAR1\x15\x04", &mut |_| {}).unwrap_err();
+        let err = parse(Format::VpcFlow, b"PAR1\x15\x04", &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Parquet") && err.contains("vpcflow"), "{err}");
-        let err = parse_reader(Format::CloudFront, &b"PAR1\x15\x04"[..], &mut |_| {}).unwrap_err();
+        let err = parse_reader(Format::CloudFront, &b"PAR1\x15\x04"[..], &mut |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("Parquet"), "{err}");
     }
 
@@ -734,7 +780,10 @@ pub(crate) mod tests {
         }
         let err =
             parse_reader(Format::Lines, std::io::BufReader::new(Failing), &mut |_| {}).unwrap_err();
-        assert_eq!(err, "reading the log file: connection reset");
+        assert_eq!(
+            sawmill_client::error_chain(&err),
+            "reading the log file: connection reset"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{put_fields, utc_time, Event, Kind};
+use super::{put_fields, utc_time, Event, Kind, RecordError};
 use serde_json::Value;
 
 /// The fields of an entry, in order (`client:port` and `destination:port` become
@@ -50,13 +50,14 @@ const FIELDS: &[(&str, Kind)] = &[
 const MIN_FIELDS: usize = 11;
 
 /// Parses one entry.
-pub(super) fn parse_line(line: &str) -> Result<Event, String> {
+pub(super) fn parse_line(line: &str) -> Result<Event, RecordError> {
     let values: Vec<Cow<'_, str>> = line.split_ascii_whitespace().map(Cow::Borrowed).collect();
     if values.len() < MIN_FIELDS {
         return Err(format!(
             "an NLB access log entry has at least {MIN_FIELDS} fields, this one {}",
             values.len()
-        ));
+        )
+        .into());
     }
     // The NLB writes its times without an offset; they are UTC.
     let time = utc_time(&values[2])

@@ -3,7 +3,7 @@
 //! ...` for the default format, any selection for a custom format). A file without a header
 //! is read with the default (version 2) fields.
 
-use super::{is_absent, parse_number, put_number, put_text, snake_case, Event, Sink};
+use super::{is_absent, parse_number, put_number, put_text, snake_case, Event, RecordError, Sink};
 use serde_json::Value;
 
 /// The default flow log format (version 2).
@@ -130,11 +130,11 @@ impl VpcFlow {
         }
         match self.record(line, &values) {
             Ok(event) => sink.record(event),
-            Err(why) => sink.error(line, why),
+            Err(why) => sink.error(line, why.0),
         }
     }
 
-    fn record(&self, line: &str, values: &[&str]) -> Result<Event, String> {
+    fn record(&self, line: &str, values: &[&str]) -> Result<Event, RecordError> {
         if values.len() != self.fields.len() {
             return Err(format!(
                 "expected {} space-separated fields ({} ... {}), found {}",
@@ -142,7 +142,8 @@ impl VpcFlow {
                 self.fields.first().map_or("", |f| f.name.as_str()),
                 self.fields.last().map_or("", |f| f.name.as_str()),
                 values.len()
-            ));
+            )
+            .into());
         }
         let mut event = Event::with_capacity(self.fields.len() + 2);
         if let Some(index) = self.time_index {

@@ -12,14 +12,14 @@
 //! At start the saved offsets are matched to the files by identity, also to files renamed in
 //! the same folder while the shipper was stopped.
 
-use super::glob::Pattern;
-use super::state::{FileEntry, Span, StateFile};
-use super::tail::{Fingerprint, Outgoing, Polled, Tailer, Taken, READ_CHUNK};
-use super::Options;
+use crate::glob::Pattern;
+use crate::state::{FileEntry, Span, StateFile};
+use crate::tail::{read_full_at, Fingerprint, Outgoing, Polled, Tailer, Taken, READ_CHUNK};
+use crate::Options;
 use rand::Rng;
 use std::collections::HashSet;
 use std::fs::{File, Metadata};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -36,6 +36,18 @@ pub struct Follower {
 }
 
 impl Follower {
+    /// Follows nothing (a placeholder while the follower works on the blocking pool).
+    pub fn empty() -> Follower {
+        Follower {
+            patterns: Vec::new(),
+            tailers: Vec::new(),
+            dirty: false,
+            unreadable: HashSet::new(),
+            failing: HashSet::new(),
+            buf: Vec::new(),
+        }
+    }
+
     /// Starts following: saved offsets are matched to the files found.
     pub fn start(patterns: Vec<Pattern>, saved: StateFile, o: &Options, now: Instant) -> Follower {
         let mut f = Follower {
@@ -48,91 +60,105 @@ impl Follower {
         };
         let mut entries = saved.files;
         for (path, _) in f.scan() {
-            let Some(file) = f.open(&path) else {
-                continue;
-            };
-            let Ok(meta) = file.metadata() else {
-                continue;
-            };
-            if f.tracked(meta.dev(), meta.ino()) {
-                continue;
-            }
-            let shown = path.display().to_string();
-            let found = entries
-                .iter()
-                .position(|e| e.dev == meta.dev() && e.ino == meta.ino())
-                .map(|i| entries.swap_remove(i));
-            let resumable = found
-                .as_ref()
-                .and_then(|e| same_file(e, &file).map(|(id, fp)| (e, id, fp)));
-            let tailer = match resumable {
-                Some((entry, id, fingerprint)) => {
-                    eprintln!(
-                        "sawmill ingest: following {shown} from byte {}",
-                        entry.offset
-                    );
-                    Some(Tailer::resume(
-                        entry,
-                        id,
-                        fingerprint,
-                        path.clone(),
-                        file,
-                        o,
-                        now,
-                    ))
-                }
-                None => {
-                    let start = if found.is_some() {
-                        eprintln!(
-                            "sawmill ingest: {shown} was truncated or replaced since the last run: following it from its beginning"
-                        );
-                        0
-                    } else {
-                        let start = if o.start_at_end {
-                            end_of_last_line(&file, meta.len()).unwrap_or(meta.len())
-                        } else {
-                            0
-                        };
-                        eprintln!("sawmill ingest: following {shown} from byte {start}");
-                        start
-                    };
-                    f.new_tailer(&path, file, start, o, now)
-                }
-            };
-            if let Some(t) = tailer {
-                f.tailers.push(t);
-            }
+            f.start_found(path, &mut entries, o, now);
         }
         // Files renamed away while the shipper was stopped (rotated in the same folder):
         // their rest is read, then they are dropped like any file that is gone.
         for entry in entries {
-            match find_renamed(&entry) {
-                Some((at, file, id, fingerprint)) if !f.tracked(entry.dev, entry.ino) => {
-                    eprintln!(
-                        "sawmill ingest: {} was renamed to {} while stopped: reading the rest of it from byte {}",
-                        entry.path,
-                        at.display(),
-                        entry.offset
-                    );
-                    let mut t = Tailer::resume(&entry, id, fingerprint, at, file, o, now);
-                    t.last_path = PathBuf::from(&entry.path);
-                    t.gone_since = Some(now);
-                    f.tailers.push(t);
-                }
-                _ => eprintln!(
-                    "sawmill ingest: {} (read up to byte {}) is gone: forgetting it",
-                    entry.path, entry.offset
-                ),
-            }
+            f.start_renamed(entry, o, now);
         }
-        let gone: Vec<(u64, PathBuf)> = f
+        f.order_successors();
+        f
+    }
+
+    /// A file found at a watched path at start: resumed from its saved entry when it is the
+    /// same file, else followed from its beginning (or its end, with `start_at_end`).
+    fn start_found(
+        &mut self,
+        path: PathBuf,
+        entries: &mut Vec<FileEntry>,
+        o: &Options,
+        now: Instant,
+    ) {
+        let Some((file, meta)) = self.open_untracked(&path) else {
+            return;
+        };
+        let shown = path.display().to_string();
+        let found = entries
+            .iter()
+            .position(|e| e.dev == meta.dev() && e.ino == meta.ino())
+            .map(|i| entries.swap_remove(i));
+        let resumable = found
+            .as_ref()
+            .and_then(|e| same_file(e, &file).map(|(id, fp)| (e, id, fp)));
+        let tailer = match resumable {
+            Some((entry, id, fingerprint)) => {
+                tracing::info!(path = %shown, offset = entry.offset, "following");
+                Some(Tailer::resume(
+                    entry,
+                    id,
+                    fingerprint,
+                    path.clone(),
+                    file,
+                    o,
+                    now,
+                ))
+            }
+            None => {
+                let start = if found.is_some() {
+                    tracing::warn!(
+                        path = %shown,
+                        "truncated or replaced since the last run: following it from its beginning"
+                    );
+                    0
+                } else if o.start_at_end {
+                    end_of_last_line(&file, meta.len()).unwrap_or(meta.len())
+                } else {
+                    0
+                };
+                tracing::info!(path = %shown, offset = start, "following");
+                self.new_tailer(&path, file, start, o, now)
+            }
+        };
+        if let Some(t) = tailer {
+            self.tailers.push(t);
+        }
+    }
+
+    /// A saved file no longer at its path: read to its end when it was renamed in its folder,
+    /// else forgotten.
+    fn start_renamed(&mut self, entry: FileEntry, o: &Options, now: Instant) {
+        match find_renamed(&entry) {
+            Some((at, file, id, fingerprint)) if !self.tracked(entry.dev, entry.ino) => {
+                tracing::info!(
+                    path = %entry.path,
+                    renamed_to = %at.display(),
+                    offset = entry.offset,
+                    "renamed while stopped: reading the rest of it"
+                );
+                let mut t = Tailer::resume(&entry, id, fingerprint, at, file, o, now);
+                t.last_path = PathBuf::from(&entry.path);
+                t.gone_since = Some(now);
+                self.tailers.push(t);
+            }
+            _ => tracing::warn!(
+                path = %entry.path,
+                offset = entry.offset,
+                "gone since the last run (read up to offset): forgetting it"
+            ),
+        }
+    }
+
+    /// A file at the path of one that is gone sends after it.
+    fn order_successors(&mut self) {
+        let gone: Vec<(u64, PathBuf)> = self
             .tailers
             .iter()
             .filter(|t| t.gone_since.is_some())
             .map(|t| (t.id, t.last_path.clone()))
             .collect();
         for (id, at) in gone {
-            if let Some(t) = f
+            if let Some(t) = self
                 .tailers
                 .iter_mut()
                 .find(|t| t.gone_since.is_none() && t.last_path == at)
@@ -140,11 +166,42 @@ impl Follower {
                 t.after = Some(id);
             }
         }
-        f
     }
 
     /// Finds new, rotated and truncated files and reads what was appended.
     pub fn poll(&mut self, o: &Options, now: Instant) {
+        let new = self.notice_moves(now);
+        for path in new {
+            self.follow_new(path, o, now);
+        }
+        let mut i = 0;
+        while i < self.tailers.len() {
+            self.read(i, o, now);
+            if self.tailers[i].gone_since.is_some() {
+                self.tailers[i].drain_if_idle(now, o);
+            }
+            i += 1;
+        }
+        let before = self.tailers.len();
+        self.tailers.retain(|t| {
+            let done = t.finished();
+            if done && t.drained {
+                tracing::info!(
+                    path = %t.last_path.display(),
+                    "renamed away or deleted, and read to its end"
+                );
+            }
+            !done
+        });
+        if self.tailers.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    /// Matches the files at the watched paths to the followed ones: records where each is
+    /// now, marks those no longer at any watched path as gone, and returns the paths of
+    /// files not followed yet.
+    fn notice_moves(&mut self, now: Instant) -> Vec<PathBuf> {
         let found = self.scan();
         let mut seen = vec![false; self.tailers.len()];
         let mut new = Vec::new();
@@ -165,88 +222,70 @@ impl Follower {
         }
         for (t, seen) in self.tailers.iter_mut().zip(seen) {
             if !seen && t.live() && t.gone_since.is_none() {
-                eprintln!(
-                    "sawmill ingest: {} was renamed away or deleted: reading the rest of it",
-                    t.last_path.display()
+                tracing::info!(
+                    path = %t.last_path.display(),
+                    "renamed away or deleted: reading the rest of it"
                 );
                 t.gone_since = Some(now);
             }
         }
-        for path in new {
-            let Some(file) = self.open(&path) else {
-                continue;
-            };
-            let Ok(meta) = file.metadata() else {
-                continue;
-            };
-            if self.tracked(meta.dev(), meta.ino()) {
-                continue;
-            }
-            eprintln!("sawmill ingest: following {}", path.display());
-            let predecessor = self
-                .tailers
-                .iter()
-                .rev()
-                .find(|t| t.gone_since.is_some() && t.last_path == path)
-                .map(|t| t.id);
-            if let Some(mut t) = self.new_tailer(&path, file, 0, o, now) {
-                t.after = predecessor;
-                self.tailers.push(t);
-            }
+        new
+    }
+
+    /// Starts following a file that appeared at a watched path, after the one it replaced.
+    fn follow_new(&mut self, path: PathBuf, o: &Options, now: Instant) {
+        let Some((file, _)) = self.open_untracked(&path) else {
+            return;
+        };
+        tracing::info!(path = %path.display(), offset = 0, "following");
+        let predecessor = self
+            .tailers
+            .iter()
+            .rev()
+            .find(|t| t.gone_since.is_some() && t.last_path == path)
+            .map(|t| t.id);
+        if let Some(mut t) = self.new_tailer(&path, file, 0, o, now) {
+            t.after = predecessor;
+            self.tailers.push(t);
         }
-        let mut i = 0;
-        while i < self.tailers.len() {
-            let polled = self.tailers[i].poll(now, o, &mut self.buf);
-            let id = self.tailers[i].id;
-            match polled {
-                Ok(Polled::Read) => {
-                    self.failing.remove(&id);
-                }
-                Ok(Polled::Replaced) => {
-                    let old = &mut self.tailers[i];
-                    eprintln!(
-                        "sawmill ingest: {} was truncated or rewritten: following it again from its beginning",
-                        old.last_path.display()
-                    );
-                    let file = old.retire(now, o);
-                    let (path, at, gone_since) =
-                        (old.path.clone(), old.last_path.clone(), old.gone_since);
-                    if let Some(file) = file {
-                        if let Some(mut t) = self.new_tailer_named(path, at, file, 0, o, now) {
-                            t.after = Some(id);
-                            t.gone_since = gone_since;
-                            self.tailers.push(t);
-                        }
-                    }
-                    self.dirty = true;
-                }
-                Err(e) => {
-                    if self.failing.insert(id) {
-                        eprintln!(
-                            "sawmill ingest: cannot read {}: {e}; trying again",
-                            self.tailers[i].last_path.display()
-                        );
-                    }
-                }
+    }
+
+    /// Reads what was appended to the `i`th file; a truncated or rewritten file is retired
+    /// and followed again from its beginning as a new file.
+    fn read(&mut self, i: usize, o: &Options, now: Instant) {
+        let polled = self.tailers[i].poll(now, o, &mut self.buf);
+        let id = self.tailers[i].id;
+        match polled {
+            Ok(Polled::Read) => {
+                self.failing.remove(&id);
             }
-            if self.tailers[i].gone_since.is_some() {
-                self.tailers[i].drain_if_idle(now, o);
-            }
-            i += 1;
-        }
-        let before = self.tailers.len();
-        self.tailers.retain(|t| {
-            let done = t.finished();
-            if done && t.drained {
-                eprintln!(
-                    "sawmill ingest: {} (renamed away or deleted) is read to its end",
-                    t.last_path.display()
+            Ok(Polled::Replaced) => {
+                let old = &mut self.tailers[i];
+                tracing::warn!(
+                    path = %old.last_path.display(),
+                    "truncated or rewritten: following it again from its beginning"
                 );
+                let file = old.retire(now, o);
+                let (path, at, gone_since) =
+                    (old.path.clone(), old.last_path.clone(), old.gone_since);
+                if let Some(file) = file {
+                    if let Some(mut t) = self.new_tailer_named(path, at, file, 0, o, now) {
+                        t.after = Some(id);
+                        t.gone_since = gone_since;
+                        self.tailers.push(t);
+                    }
+                }
+                self.dirty = true;
             }
-            !done
-        });
-        if self.tailers.len() != before {
-            self.dirty = true;
+            Err(e) => {
+                if self.failing.insert(id) {
+                    tracing::warn!(
+                        path = %self.tailers[i].last_path.display(),
+                        error = %e,
+                        "cannot read; trying again"
+                    );
+                }
+            }
         }
     }
 
@@ -323,6 +362,13 @@ impl Follower {
             .any(|t| t.live() && t.dev == dev && t.ino == ino)
     }
 
+    /// Opens the file at `path` unless it is followed already.
+    fn open_untracked(&mut self, path: &Path) -> Option<(File, Metadata)> {
+        let file = self.open(path)?;
+        let meta = file.metadata().ok()?;
+        (!self.tracked(meta.dev(), meta.ino())).then_some((file, meta))
+    }
+
     fn open(&mut self, path: &Path) -> Option<File> {
         match File::open(path) {
             Ok(f) => {
@@ -333,9 +379,10 @@ impl Follower {
                 if e.kind() != std::io::ErrorKind::NotFound
                     && self.unreadable.insert(path.to_path_buf())
                 {
-                    eprintln!(
-                        "sawmill ingest: cannot open {}: {e}; trying again",
-                        path.display()
+                    tracing::warn!(
+                        path = %path.display(),
+                        error = %e,
+                        "cannot open; trying again"
                     );
                 }
                 None
@@ -375,7 +422,7 @@ impl Follower {
         match Tailer::new(id, name, at.clone(), file, start, o.format, now) {
             Ok(t) => Some(t),
             Err(e) => {
-                eprintln!("sawmill ingest: cannot read {}: {e}", at.display());
+                tracing::warn!(path = %at.display(), error = %e, "cannot read");
                 None
             }
         }
@@ -423,15 +470,7 @@ fn find_renamed(entry: &FileEntry) -> Option<(PathBuf, File, u64, Fingerprint)> 
 fn end_of_last_line(file: &File, size: u64) -> Option<u64> {
     let from = size.saturating_sub(64 << 10);
     let mut buf = vec![0u8; (size - from) as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], from + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let done = read_full_at(file, &mut buf, from).ok()?;
     buf[..done]
         .iter()
         .rposition(|&b| b == b'\n')
@@ -446,13 +485,13 @@ mod tests {
 
     fn follower(dir: &Path, pattern: &str, saved: StateFile, now: Instant) -> Follower {
         let p = Pattern::new(&dir.join(pattern).to_string_lossy()).unwrap();
-        Follower::start(vec![p], saved, &Options::for_tests(), now)
+        Follower::start(vec![p], saved, &Options::default(), now)
     }
 
     /// Polls at `now`, then takes and acknowledges every batch due a flush interval later;
     /// returns the bodies sent, in order.
     fn step(f: &mut Follower, now: Instant) -> Vec<String> {
-        let o = Options::for_tests();
+        let o = Options::default();
         f.poll(&o, now);
         let mut bodies = Vec::new();
         loop {
@@ -482,7 +521,7 @@ mod tests {
         old.write_all(b"3\n").unwrap();
         std::fs::write(&path, "4\n").unwrap();
         let t2 = t1 + Duration::from_millis(250);
-        f.poll(&Options::for_tests(), t2);
+        f.poll(&Options::default(), t2);
         let t3 = t2 + Duration::from_secs(1);
         assert_eq!(
             step(&mut f, t3),
@@ -546,7 +585,7 @@ mod tests {
             .unwrap();
         log.write_all(b"third\n").unwrap();
         let t2 = t1 + Duration::from_secs(1);
-        f.poll(&Options::for_tests(), t2);
+        f.poll(&Options::default(), t2);
         assert_eq!(step(&mut f, t2 + Duration::from_secs(1)), ["third\n"]);
         let files = f.snapshot().files;
         assert_eq!(files.len(), 1);

@@ -5,12 +5,54 @@
 //! folder), so a crash leaves either the old or the new version. A lock file beside it keeps
 //! two shippers from using the same state.
 
-use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The layout version written to and expected in the file.
 pub const VERSION: u32 = 1;
+
+/// Why the state file could not be read, written or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a sawmill follow state file; move it away to start over (every file is then shipped again from its beginning)", .path.display())]
+    NotState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} has layout version {found}; this sawmill reads version {VERSION}", .path.display())]
+    Version { path: PathBuf, found: u32 },
+    #[error("cannot write {}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "neither XDG_STATE_HOME nor HOME is set: say where to keep the offsets with --state FILE"
+    )]
+    NoHome,
+    #[error("cannot create {}", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another `sawmill ingest --follow` is using {}; give each shipper its own --state", .path.display())]
+    Locked { path: PathBuf },
+    #[error("cannot lock {}", .path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The whole state file.
 #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -47,7 +89,7 @@ pub struct FileEntry {
     pub fingerprint: String,
     /// `text` or `ndjson`, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub format: Option<super::Format>,
+    pub format: Option<crate::Format>,
     /// Every byte before this offset was acknowledged by the server (or held nothing to send).
     pub offset: u64,
     /// The batch being sent: after a crash it is sent again with the same bounds, hence the
@@ -65,30 +107,33 @@ pub struct Span {
 }
 
 /// Reads the state file; a missing file is an empty state.
-pub fn load(path: &Path) -> anyhow::Result<StateFile> {
+pub fn load(path: &Path) -> Result<StateFile, StateError> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(StateFile::default()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
-    let state: StateFile = serde_json::from_slice(&bytes).with_context(|| {
-        format!(
-            "{} is not a sawmill follow state file; move it away to start over (every file is then shipped again from its beginning)",
-            path.display()
-        )
-    })?;
+    let state: StateFile =
+        serde_json::from_slice(&bytes).map_err(|source| StateError::NotState {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if state.version != VERSION {
-        bail!(
-            "{} has layout version {}; this sawmill reads version {VERSION}",
-            path.display(),
-            state.version
-        );
+        return Err(StateError::Version {
+            path: path.to_path_buf(),
+            found: state.version,
+        });
     }
     Ok(state)
 }
 
 /// Replaces the state file atomically and durably.
-pub fn save(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let dir = parent(path);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
@@ -101,23 +146,26 @@ pub fn save(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         std::fs::rename(&tmp, path)?;
         std::fs::File::open(&dir)?.sync_all()
     };
-    write().with_context(|| format!("cannot write {}", path.display()))
+    write().map_err(|source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Where the state lives without `--state`: `$XDG_STATE_HOME/sawmill/`, else
 /// `~/.local/state/sawmill/`, in a file named after a hash of the followed paths.
-pub fn default_path(patterns: &[String]) -> anyhow::Result<PathBuf> {
+pub fn default_path(patterns: &[String]) -> Result<PathBuf, StateError> {
     let base = match std::env::var_os("XDG_STATE_HOME").map(PathBuf::from) {
         Some(p) if p.is_absolute() => p,
         _ => match std::env::var_os("HOME").map(PathBuf::from) {
             Some(home) if home.is_absolute() => home.join(".local").join("state"),
-            _ => bail!("neither XDG_STATE_HOME nor HOME is set: say where to keep the offsets with --state FILE"),
+            _ => return Err(StateError::NoHome),
         },
     };
     let mut sorted: Vec<&str> = patterns.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let hash = super::tail::fnv1a(sorted.join("\0").as_bytes());
+    let hash = sawmill_core::fnv1a64(sorted.join("\0").as_bytes());
     Ok(base
         .join("sawmill")
         .join(format!("follow-{hash:016x}.json")))
@@ -129,9 +177,12 @@ pub struct Lock {
 }
 
 /// Creates the state file's folder and locks `<state>.lock`.
-pub fn lock(path: &Path) -> anyhow::Result<Lock> {
+pub fn lock(path: &Path) -> Result<Lock, StateError> {
     let dir = parent(path);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| StateError::CreateDir {
+        path: dir.clone(),
+        source,
+    })?;
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     let lock_path = dir.join(name);
@@ -140,16 +191,19 @@ pub fn lock(path: &Path) -> anyhow::Result<Lock> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        .map_err(|source| StateError::Lock {
+            path: lock_path.clone(),
+            source,
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(Lock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another `sawmill ingest --follow` is using {}; give each shipper its own --state",
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock {}", lock_path.display()))
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StateError::Lock {
+            path: lock_path,
+            source,
+        }),
     }
 }
 
@@ -172,7 +226,7 @@ mod tests {
             ino: 131,
             fingerprint_len: 12,
             fingerprint: "0123456789abcdef".into(),
-            format: Some(super::super::Format::Text),
+            format: Some(crate::Format::Text),
             offset: 4096,
             sending: Some(Span {
                 start: 4096,
@@ -217,10 +271,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         std::fs::write(&path, "{\"version\":1,\"files\":[{\"id\":").unwrap();
-        let err = format!("{:#}", load(&path).unwrap_err());
+        let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("move it away"), "{err}");
         std::fs::write(&path, "{\"version\":7,\"files\":[]}").unwrap();
-        let err = format!("{:#}", load(&path).unwrap_err());
+        let err = load(&path).unwrap_err().to_string();
         assert!(err.contains("version 7"), "{err}");
     }
 

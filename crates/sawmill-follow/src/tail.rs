@@ -7,8 +7,9 @@
 //! record that may still grow), so committed offsets always fall on record boundaries and
 //! re-reading a range after a restart yields the same records.
 
-use super::state::{FileEntry, Span};
-use super::{Format, Options};
+use crate::state::{FileEntry, Span};
+use crate::{Format, Options};
+use sawmill_core::fnv1a64;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
@@ -21,17 +22,8 @@ pub const READ_CHUNK: usize = 64 << 10;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// FNV-1a, 64 bits: fingerprints and state file names (not a defence against forgery).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// A hash of a file's first `len` bytes.
+/// A hash of a file's first `len` bytes (FNV-1a 64: persisted in the state file, so it never
+/// changes; not a defence against forgery).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
     pub len: u64,
@@ -42,6 +34,7 @@ impl Fingerprint {
     /// Nothing read yet: matches any content.
     pub const EMPTY: Fingerprint = Fingerprint {
         len: 0,
+        // FNV-1a 64 of no bytes
         hash: 0xcbf2_9ce4_8422_2325,
     };
 
@@ -52,12 +45,12 @@ impl Fingerprint {
         }
         let mut buf = vec![0u8; self.len as usize];
         let n = read_full_at(file, &mut buf, 0)?;
-        Ok(n == buf.len() && fnv1a(&buf) == self.hash)
+        Ok(n == buf.len() && fnv1a64(&buf) == self.hash)
     }
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
@@ -276,7 +269,8 @@ pub struct Outgoing {
     /// The file's path, for messages.
     pub path: String,
     pub source: String,
-    pub content_type: &'static str,
+    /// How the body is sent: plain text lines, or NDJSON.
+    pub format: Format,
     pub body: Vec<u8>,
     /// The file offset of each line of the body.
     pub offsets: Vec<u64>,
@@ -585,9 +579,10 @@ impl Tailer {
             end: b.end,
         };
         self.sending = Some(span);
-        let content_type = match (self.asm.format(), &o.multiline) {
-            (Some(Format::Text), None) => "text/plain",
-            _ => "application/x-ndjson",
+        // multi-line records travel as NDJSON objects (a record holds newlines)
+        let format = match (self.asm.format(), &o.multiline) {
+            (Some(Format::Text), None) => Format::Text,
+            _ => Format::Ndjson,
         };
         Some(Taken::Batch(Outgoing {
             file: self.id,
@@ -598,7 +593,7 @@ impl Tailer {
             ),
             path: self.path.clone(),
             source: o.source.clone().unwrap_or_else(|| self.path.clone()),
-            content_type,
+            format,
             body: b.body,
             offsets: b.offsets,
         }))
@@ -627,12 +622,12 @@ impl Tailer {
             return Ok(false);
         }
         buf.truncate(n);
-        if fnv1a(&buf[..self.fingerprint.len as usize]) != self.fingerprint.hash {
+        if fnv1a64(&buf[..self.fingerprint.len as usize]) != self.fingerprint.hash {
             return Ok(false);
         }
         self.fingerprint = Fingerprint {
             len: n as u64,
-            hash: fnv1a(&buf),
+            hash: fnv1a64(&buf),
         };
         Ok(true)
     }
@@ -641,15 +636,16 @@ impl Tailer {
     /// first byte not yet part of a record.
     fn add(&mut self, out: &mut Output, now: Instant, o: &Options) {
         for (offset, dropped) in out.too_long.drain(..) {
-            eprintln!(
-                "sawmill ingest: {}: the line at byte {offset} is longer than {} bytes: {}",
-                self.path,
-                o.max_line_bytes,
-                if dropped {
-                    "skipped (a cut JSON object would not parse)"
-                } else {
-                    "cut to that length"
-                }
+            let what = if dropped {
+                "a line too long was skipped (a cut JSON object would not parse)"
+            } else {
+                "a line too long was cut"
+            };
+            tracing::warn!(
+                path = %self.path,
+                offset,
+                max_line_bytes = o.max_line_bytes,
+                "{what}"
             );
         }
         let multiline = o.multiline.is_some();
@@ -678,24 +674,8 @@ impl Tailer {
 
 /// Appends `s` as a JSON string.
 fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if u32::from(c) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes())
-            }
-            c => {
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-            }
-        }
-    }
-    out.push(b'"');
+    // serializing a string into a Vec cannot fail
+    let _ = serde_json::to_writer(out, s);
 }
 
 #[cfg(test)]
@@ -705,10 +685,13 @@ mod tests {
     use std::time::Duration;
 
     fn opts(multiline: Option<&str>) -> Options {
-        let mut o = Options::for_tests();
+        let mut o = Options {
+            batch_bytes: 1 << 20,
+            ..Options::default()
+        };
         o.max_line_bytes = 20;
         if let Some(re) = multiline {
-            o.multiline = Some(super::super::Multiline {
+            o.multiline = Some(crate::Multiline {
                 start: regex::bytes::Regex::new(re).unwrap(),
                 max_bytes: 40,
                 timeout: Duration::from_secs(1),
@@ -811,6 +794,13 @@ mod tests {
     }
 
     #[test]
+    fn fingerprints_keep_their_persisted_values() {
+        // values written to state files by earlier versions: they must read back the same
+        assert_eq!(fnv1a64(b""), Fingerprint::EMPTY.hash);
+        assert_eq!(fnv1a64(b"first line\n"), 0x23fcd45608a90049);
+    }
+
+    #[test]
     fn json_strings() {
         let mut out = Vec::new();
         push_json_string(&mut out, "a\"b\\c\nd\te\u{1}é");
@@ -856,7 +846,7 @@ mod tests {
         assert_eq!(b.body, b"alpha\nbeta\n");
         assert_eq!(b.offsets, [0, 6]);
         assert_eq!(b.key, "sawmill-follow-0000000000000007-0-11");
-        assert_eq!(b.content_type, "text/plain");
+        assert_eq!(b.format, Format::Text);
         // the unfinished line waits for its newline
         f.write_all(b"ma\n").unwrap();
         t.poll(later, &o, &mut buf).unwrap();
