@@ -12,7 +12,7 @@
 use crate::client::ServerArgs;
 use anyhow::{bail, Context};
 use aws_sdk_cloudwatchlogs::Client;
-use sawmill_client::error_chain;
+use sawmill_core::error::report as error_report;
 use sawmill_forwarder::batch::Batcher;
 use sawmill_forwarder::config::Config;
 use sawmill_forwarder::deliver::{Deliveries, Shipper};
@@ -130,7 +130,7 @@ async fn subscribe(args: SubscribeArgs) -> anyhow::Result<()> {
         .send();
     while let Some(page) = pages.next().await {
         let page =
-            page.map_err(|e| anyhow::anyhow!("cannot list log groups: {}", error_chain(&e)))?;
+            page.map_err(|e| anyhow::anyhow!("cannot list log groups: {}", error_report(&e)))?;
         groups.extend(
             page.log_groups()
                 .iter()
@@ -198,7 +198,7 @@ async fn subscribe_one(
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot read the subscription filters of {group}: {}",
-                error_chain(&e)
+                error_report(&e)
             )
         })?;
     let filters = existing.subscription_filters();
@@ -237,7 +237,7 @@ async fn subscribe_one(
         put.send().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot put the subscription filter on {group}: {}",
-                error_chain(&e)
+                error_report(&e)
             )
         })?;
     }
@@ -287,8 +287,8 @@ fn shipper(server: &ServerArgs) -> anyhow::Result<Shipper> {
         "SAWMILL_TENANT" => server.tenant.clone(),
         _ => None,
     })
-    .map_err(|e| anyhow::anyhow!(error_chain(&e)))?;
-    Shipper::new(Arc::new(config), None).map_err(|e| anyhow::anyhow!(error_chain(&e)))
+    .map_err(|e| anyhow::anyhow!(error_report(&e)))?;
+    Shipper::new(Arc::new(config), None).map_err(|e| anyhow::anyhow!(error_report(&e)))
 }
 
 /// Reads the group's events between `range` (ns since the epoch, end exclusive), shaped as
@@ -320,7 +320,7 @@ async fn read_events(
             anyhow::anyhow!(
                 "cannot read events of {}: {}",
                 args.log_group,
-                error_chain(&e)
+                error_report(&e)
             )
         })?;
         for e in page.events() {
@@ -348,7 +348,7 @@ async fn account_of(client: &Client, group: &str) -> anyhow::Result<Option<Strin
         .log_group_name_prefix(group)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot describe log group {group}: {}", error_chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!("cannot describe log group {group}: {}", error_report(&e)))?;
     let Some(found) = page
         .log_groups()
         .iter()

@@ -323,7 +323,7 @@ async fn send_batch(
         .send_ingest(&request, retry, |r| {
             eprintln!(
                 "batch starting at line {first_line}: {}; retrying in {:.1}s",
-                sawmill_client::error_chain(r.error),
+                sawmill_core::error::report(r.error),
                 r.wait.as_secs_f64()
             );
         })

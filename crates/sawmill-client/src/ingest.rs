@@ -277,7 +277,7 @@ impl Client {
             }
             Err(e) => format!(
                 "(the answer could not be read: {})",
-                crate::error_chain(&e.without_url())
+                sawmill_core::error::report(&e.without_url())
             ),
         };
         if !status.is_success() {

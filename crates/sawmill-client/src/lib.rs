@@ -12,8 +12,8 @@
 //!   the attempts or the deadline of a [`Retry`] run out; anything else is final.
 //! - [`Encoding`] compresses request bodies (zstd, gzip or none).
 //!
-//! Errors are typed and keep their sources ([`error_chain`] prints them whole: reqwest's own
-//! message does not say why a connection failed).
+//! Errors are typed and keep their sources (`sawmill_core::error::report` prints them whole:
+//! reqwest's own message does not say why a connection failed).
 
 mod client;
 mod encoding;
@@ -23,36 +23,3 @@ pub use client::{error_message, Client, ClientConfig, ClientError, RequestError}
 pub use encoding::{CompressError, Encoding};
 pub use ingest::{AttemptError, IngestBatch, IngestError, Retry, Retrying};
 pub use sawmill_core::IngestAnswer;
-
-/// An error and its sources, `: `-separated, each text once (an outer message that already
-/// quotes its cause does not repeat it).
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !more.is_empty() && !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
-
-    #[test]
-    fn the_chain_names_every_cause_once() {
-        let e = Outer(std::io::Error::other("connection refused"));
-        assert_eq!(error_chain(&e), "outer: connection refused");
-        let quoted = std::io::Error::other("refused");
-        assert_eq!(error_chain(&quoted), "refused");
-    }
-}

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use sawmill_client::{
-    error_chain, AttemptError, Client, ClientConfig, Encoding, IngestBatch, IngestError, Retry,
+    AttemptError, Client, ClientConfig, Encoding, IngestBatch, IngestError, Retry,
 };
+use sawmill_core::error::report as error_report;
 use sawmill_core::{BodyFormat, RetryPolicy};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -279,7 +280,7 @@ async fn a_400_is_final_with_the_servers_message() {
         "{err:?}"
     );
     assert_eq!(
-        error_chain(&err),
+        error_report(&err),
         "refused after 1 attempt(s): the server answered 400 Bad Request: unknown tenant acme"
     );
     assert_eq!(retries, 0);
@@ -318,7 +319,7 @@ async fn a_refused_connection_is_retried_up_to_the_maximum_attempts() {
         "{err:?}"
     );
     assert_eq!(retries, vec![1, 2]);
-    let text = error_chain(&err);
+    let text = error_report(&err);
     assert!(text.starts_with("failed after 3 attempt(s): cannot reach http://127.0.0.1:"));
     assert!(text.contains(&port.to_string()), "{text}");
     // the cause reqwest's own message hides

@@ -14,8 +14,9 @@ use crate::tail::Outgoing;
 use crate::watch::Follower;
 use crate::{Format, Options};
 use sawmill_client::{
-    error_chain, Client, CompressError, Encoding, IngestAnswer, IngestBatch, IngestError, Retry,
+    Client, CompressError, Encoding, IngestAnswer, IngestBatch, IngestError, Retry,
 };
+use sawmill_core::error::report as error_report;
 use sawmill_core::{BodyFormat, RetryPolicy};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -160,7 +161,7 @@ impl Run {
                     Err(e) => {
                         if !save_failing {
                             tracing::error!(
-                                error = %error_chain(&e),
+                                error = %error_report(&e),
                                 "nothing is sent until the offsets can be saved"
                             );
                         }
@@ -207,7 +208,7 @@ impl Run {
             tokio::select! {
                 Some(done) = self.inflight.join_next() => {
                     if let Err(e) = self.settle(done) {
-                        tracing::error!(error = %error_chain(&e), "a batch was not ingested");
+                        tracing::error!(error = %error_report(&e), "a batch was not ingested");
                     }
                 }
                 _ = &mut grace => break,
@@ -330,7 +331,7 @@ async fn send(
                     end = span.end,
                     attempt = r.attempt,
                     retry_in_ms = r.wait.as_millis() as u64,
-                    error = %error_chain(r.error),
+                    error = %error_report(r.error),
                     "sending failed; retrying"
                 );
             }

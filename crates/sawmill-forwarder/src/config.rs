@@ -266,7 +266,7 @@ mod tests {
         assert!(config(&[url]).unwrap().tenant.is_none());
         let err = config(&[url, ("SAWMILL_TENANT", "Acme/x")])
             .map(|_| ())
-            .map_err(|e| sawmill_client::error_chain(&e))
+            .map_err(|e| sawmill_core::error::report(&e))
             .unwrap_err();
         assert!(err.contains("SAWMILL_TENANT"), "{err}");
     }
@@ -324,7 +324,7 @@ mod tests {
             ),
         ];
         for (vars, want) in cases {
-            let e = sawmill_client::error_chain(&config(vars).unwrap_err());
+            let e = sawmill_core::error::report(&config(vars).unwrap_err());
             assert!(e.contains(want), "{vars:?}: {e}");
         }
     }

@@ -13,9 +13,9 @@ use crate::batch::Batch;
 use crate::config::Config;
 use crate::failures::FailureStore;
 use sawmill_client::{
-    error_chain, Client, ClientError, CompressError, Encoding, IngestAnswer, IngestBatch,
-    IngestError, Retry,
+    Client, ClientError, CompressError, Encoding, IngestAnswer, IngestBatch, IngestError, Retry,
 };
+use sawmill_core::error::report as error_report;
 use sawmill_core::{BodyFormat, RetryPolicy};
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,7 +160,7 @@ impl Shipper {
             Ok(e) => e,
             Err(e) => {
                 let mut report = Report::failed(events);
-                report.errors.push(error_chain(&e));
+                report.errors.push(error_report(&e));
                 return report;
             }
         };
@@ -188,15 +188,16 @@ impl Shipper {
 
     /// Stores a batch that was not delivered, when a failure bucket is configured.
     async fn keep(&self, encoded: &Encoded, error: &IngestError) -> Report {
-        let why = error_chain(error);
+        let why = error_report(error);
         tracing::error!(key = %encoded.key, events = encoded.events, error = %why, "batch not delivered");
         let mut report = Report::failed(encoded.events);
         match &self.failures {
             Some(store) => match store.put(encoded, &why).await {
                 Ok(stored) => report.stored.push(stored),
-                Err(e) => report
-                    .errors
-                    .push(format!("{why}; and storing it failed: {}", error_chain(&e))),
+                Err(e) => report.errors.push(format!(
+                    "{why}; and storing it failed: {}",
+                    error_report(&e)
+                )),
             },
             None => report.errors.push(format!(
                 "{why} (no SAWMILL_FAILURE_BUCKET is set to keep it)"
@@ -228,7 +229,7 @@ impl Shipper {
                 tracing::warn!(
                     key = %encoded.key,
                     attempt = r.attempt,
-                    error = %error_chain(r.error),
+                    error = %error_report(r.error),
                     retry_in_ms = r.wait.as_millis() as u64,
                     "delivery failed; retrying"
                 );

@@ -10,7 +10,8 @@
 use crate::deliver::{Encoded, Shipper};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use sawmill_client::{error_chain, Encoding, IngestError};
+use sawmill_client::{Encoding, IngestError};
+use sawmill_core::error::report as error_report;
 use tokio::time::Instant;
 
 /// An AWS SDK error, whatever the operation (its own message and sources are kept).
@@ -127,7 +128,7 @@ impl FailureStore {
                     report.events += events;
                 }
                 Err(e) => {
-                    let why = error_chain(&e);
+                    let why = error_report(&e);
                     tracing::error!(key = %key, error = %why, "replay failed");
                     report
                         .still_failing

@@ -24,7 +24,8 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::s3::S3Event;
 use aws_lambda_events::event::sns::SnsEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
-use sawmill_client::{error_chain, ClientError};
+use sawmill_client::ClientError;
+use sawmill_core::error::report as error_report;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -320,7 +321,7 @@ impl Forwarder {
                     failures.push(json!({"itemIdentifier": id}));
                 }
                 Err(e) => {
-                    tracing::error!(message_id = %id, error = %error_chain(&e), "SQS message failed");
+                    tracing::error!(message_id = %id, error = %error_report(&e), "SQS message failed");
                     failures.push(json!({"itemIdentifier": id}));
                 }
             }
@@ -400,7 +401,7 @@ impl Forwarder {
                     failures.push(json!({"itemIdentifier": seq}));
                 }
                 Err(e) => {
-                    tracing::error!(sequence_number = %seq, error = %error_chain(&e), "Kinesis record failed");
+                    tracing::error!(sequence_number = %seq, error = %error_report(&e), "Kinesis record failed");
                     failures.push(json!({"itemIdentifier": seq}));
                 }
             }

@@ -7,7 +7,7 @@
 //! invocation's time, through the one ingest client, `sawmill-client`; what cannot be
 //! delivered goes to the [`failures`] bucket for replay). Errors are typed
 //! ([`handler::HandlerError`], [`config::ConfigError`], …) and keep their sources;
-//! `sawmill_client::error_chain` prints one whole.
+//! `sawmill_core::error::report` prints one whole.
 
 pub mod aws;
 pub mod batch;

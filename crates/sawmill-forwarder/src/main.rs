@@ -10,7 +10,7 @@
 
 use clap::{Parser, Subcommand};
 use lambda_runtime::{service_fn, LambdaEvent};
-use sawmill_client::error_chain;
+use sawmill_core::error::report as error_report;
 use sawmill_forwarder::handler::{deadline_from_epoch_ms, from_env, Forwarder};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -82,7 +82,7 @@ async fn run_lambda() -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {}", error_chain(&e));
+            eprintln!("sawmill-forwarder: {}", error_report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -95,7 +95,7 @@ async fn run_lambda() -> ExitCode {
                 .handle(event.payload, deadline)
                 .await
                 // the whole chain, so the invocation's error says why
-                .map_err(|e| lambda_runtime::Error::from(error_chain(&e)))
+                .map_err(|e| lambda_runtime::Error::from(error_report(&e)))
         }
     }))
     .await;
@@ -120,7 +120,7 @@ async fn invoke_all(paths: &[PathBuf], timeout: Duration) -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {}", error_chain(&e));
+            eprintln!("sawmill-forwarder: {}", error_report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -186,7 +186,7 @@ async fn invoke(forwarder: &Forwarder, path: &PathBuf, timeout: Duration) -> Out
             eprintln!(
                 "sawmill-forwarder: {}: the handler failed: {}",
                 path.display(),
-                error_chain(&e)
+                error_report(&e)
             );
             Outcome::Failed
         }
@@ -197,7 +197,7 @@ async fn replay(timeout: Duration) -> ExitCode {
     let forwarder = match from_env().await {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("sawmill-forwarder: {}", error_chain(&e));
+            eprintln!("sawmill-forwarder: {}", error_report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -225,7 +225,7 @@ async fn replay(timeout: Duration) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("sawmill-forwarder: replay failed: {}", error_chain(&e));
+            eprintln!("sawmill-forwarder: replay failed: {}", error_report(&e));
             ExitCode::FAILURE
         }
     }

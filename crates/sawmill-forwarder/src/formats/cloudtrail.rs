@@ -262,7 +262,7 @@ mod tests {
         ] {
             let mut emitted = 0;
             let err = parse(Format::CloudTrail, data.as_bytes(), &mut |_| emitted += 1)
-                .map_err(|e| sawmill_client::error_chain(&e))
+                .map_err(|e| sawmill_core::error::report(&e))
                 .unwrap_err();
             assert!(err.starts_with(expected), "{err}");
             assert_eq!(emitted, 0);

@@ -781,7 +781,7 @@ pub(crate) mod tests {
         let err =
             parse_reader(Format::Lines, std::io::BufReader::new(Failing), &mut |_| {}).unwrap_err();
         assert_eq!(
-            sawmill_client::error_chain(&err),
+            sawmill_core::error::report(&err),
             "reading the log file: connection reset"
         );
     }
