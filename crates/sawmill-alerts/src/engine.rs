@@ -917,6 +917,26 @@ rules:
     }
 
     #[test]
+    fn fingerprints_keep_their_values() {
+        // persisted in the outbox and state, sent to receivers that deduplicate on them
+        let group = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            fingerprint("checkout-errors", &group(&[("host", "web-1")])),
+            "fe861d6a00c532f1"
+        );
+        assert_eq!(fingerprint("errors", &group(&[])), "3964dc9e9d2ee592");
+        assert_eq!(
+            fingerprint("errors", &group(&[("http.status", "503"), ("host", "web-1")])),
+            "80e325b5c98a5546"
+        );
+    }
+
+    #[test]
     fn counters_slide() {
         let mut c = Counter::new(60 * S);
         c.add(10 * S, 1);

@@ -639,6 +639,19 @@ mod tests {
     }
 
     #[test]
+    fn long_prefix_rule_ids_keep_their_values() {
+        // the ID of the rule already in a bucket: a new one would leave the old rule behind
+        assert_eq!(
+            rule_id(&"a".repeat(300)),
+            format!("sawmill-tiers:{}~ee7717eba7a17e21", "a".repeat(224))
+        );
+        assert_eq!(
+            rule_id(&format!("{}b", "a".repeat(299))),
+            format!("sawmill-tiers:{}~ee7714eba7a17908", "a".repeat(224))
+        );
+    }
+
+    #[test]
     fn partial_tables_keep_defaults() {
         let s: LifecycleSettings = serde_json::from_value(json!({"expire_after_days": 0})).unwrap();
         assert_eq!(
