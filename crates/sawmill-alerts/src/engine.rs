@@ -15,7 +15,7 @@
 use crate::rules::{Rule, Rules};
 use crate::silence::Silences;
 use crate::template::Context;
-use sawmill_core::{format_rfc3339, Event};
+use sawmill_core::{format_rfc3339, Event, Fnv1a64};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -178,18 +178,6 @@ pub struct Engine {
     started_at: i64,
 }
 
-/// FNV-1a 64: a stable hash for fingerprints.
-fn fnv64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0u8)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// The key of an instance in the state map: group values joined.
 fn group_key(group: &BTreeMap<String, String>) -> String {
     let mut key = String::new();
@@ -202,13 +190,17 @@ fn group_key(group: &BTreeMap<String, String>) -> String {
     key
 }
 
+/// The fingerprint of an alert instance, stable per rule and group: FNV-1a 64 of the rule name,
+/// then each group field and value, every part followed by a 0 byte, in hex. Outbox entries and
+/// receivers keep it, so its value never changes.
 pub fn fingerprint(rule: &str, group: &BTreeMap<String, String>) -> String {
-    let mut parts = vec![rule];
+    let mut h = Fnv1a64::new();
+    h.write(rule.as_bytes()).write(&[0]);
     for (k, v) in group {
-        parts.push(k);
-        parts.push(v);
+        h.write(k.as_bytes()).write(&[0]);
+        h.write(v.as_bytes()).write(&[0]);
     }
-    format!("{:016x}", fnv64(&parts))
+    format!("{:016x}", h.finish())
 }
 
 /// What a rule counts. An operator rule's identity is what it was before rules had tenants,

@@ -3,6 +3,7 @@
 //! archive objects to cheaper storage classes as they age, expires them, and aborts incomplete
 //! multipart uploads.
 
+use sawmill_core::fnv1a64;
 use serde::{Deserialize, Serialize};
 
 /// Days S3 bills at least for an object in STANDARD_IA, and the earliest day after creation a
@@ -284,16 +285,6 @@ pub struct Expiration {
 pub struct AbortIncompleteMultipartUpload {
     /// Days after the upload was started.
     pub days_after_initiation: u32,
-}
-
-/// 64-bit FNV-1a of `bytes`.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }
 
 /// The ID of sawmill's lifecycle rule for the archive under `prefix`: `sawmill-tiers` for an
