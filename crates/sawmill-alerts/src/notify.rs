@@ -2,14 +2,15 @@
 //! retries until delivered, and grouping so a storm of alerts does not page hundreds of times.
 //!
 //! Each notifier has its own task. It sends its pending entries oldest first; a failure is
-//! retried with exponential backoff and jitter (1 s to 5 min) without skipping ahead, so
-//! receivers see notifications in order. Per rule, at most `group_limit` notifications go out
+//! retried with [`RetryPolicy::DEFAULT`] (200 ms doubling to 30 s, with jitter) without
+//! skipping ahead, so receivers see notifications in order. Per rule, at most `group_limit` notifications go out
 //! individually per `group_interval`; the rest wait and go out together in one grouped message
 //! when the interval ends.
 
 use crate::engine::Notification;
 use crate::outbox::{Entry, Outbox};
 use crate::rules::{Notifier, NotifierKind};
+use sawmill_core::RetryPolicy;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -429,7 +430,7 @@ pub async fn run_notifier(
             Some(e) => {
                 failures += 1;
                 stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(failures);
+                let wait = RetryPolicy::DEFAULT.delay(failures, None);
                 tracing::warn!(notifier = %notifier.name, error = %e, retry_in_ms = wait.as_millis() as u64, "notification not delivered; retrying");
                 wait
             }
@@ -461,12 +462,6 @@ struct GroupWindow {
     sent: usize,
     /// More than `group_limit` came: every further one waits for the grouped message.
     overflow: bool,
-}
-
-fn backoff(attempt: u32) -> Duration {
-    use rand::Rng;
-    let cap = (1000u64 << attempt.min(9)).min(300_000);
-    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
 }
 
 fn now_nanos() -> i64 {

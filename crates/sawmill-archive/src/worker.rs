@@ -3,8 +3,9 @@
 //!
 //! Its position only moves past events whose batch the store has confirmed, so an outage or a
 //! crash never loses or duplicates a batch (see [`crate::state`]). While the store fails, the
-//! worker retries with exponential backoff and jitter and stops reading: the backlog stays in
-//! the WAL, whose segments are kept until the archive is past them.
+//! worker retries with [`RetryPolicy::DEFAULT`] (on top of the S3 SDK's own retries) and stops
+//! reading: the backlog stays in the WAL, whose segments are kept until the archive is past
+//! them.
 //!
 //! Two threads share the worker. The background thread runs at the lowest CPU priority
 //! (nice 19), so during a burst ingest and indexing get the cores and archiving uses what they
@@ -17,8 +18,8 @@ use crate::batcher::{BatchLimits, Batcher, Sealed};
 use crate::layout::{hour_of, object_key};
 use crate::state::{ArchiveState, BatchRecord};
 use crate::store::ObjectStore;
-use rand::Rng;
 use sawmill_core::record::{event_lines, line_timestamp, RecordHeader};
+use sawmill_core::RetryPolicy;
 use sawmill_wal::Wal;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -540,7 +541,7 @@ impl Worker {
                 }
                 self.attempt += 1;
                 self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(self.attempt);
+                let wait = RetryPolicy::DEFAULT.delay(self.attempt, None);
                 tracing::warn!(key = %key, attempt = self.attempt, error = %e, retry_in_ms = wait.as_millis() as u64, "archive write failed");
                 self.retry_at = Some(Instant::now() + wait);
                 self.last_error = e.to_string();
@@ -607,12 +608,6 @@ impl Worker {
             let _ = std::fs::remove_file(&batch.path);
         }
     }
-}
-
-/// Exponential backoff with jitter: 0.5–1× of 200 ms · 2^attempt, at most 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let cap = (200u64 << attempt.min(8)).min(30_000);
-    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
 }
 
 #[cfg(test)]
