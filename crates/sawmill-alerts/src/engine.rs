@@ -923,7 +923,10 @@ rules:
         );
         assert_eq!(fingerprint("errors", &group(&[])), "3964dc9e9d2ee592");
         assert_eq!(
-            fingerprint("errors", &group(&[("http.status", "503"), ("host", "web-1")])),
+            fingerprint(
+                "errors",
+                &group(&[("http.status", "503"), ("host", "web-1")])
+            ),
             "80e325b5c98a5546"
         );
     }
