@@ -626,6 +626,22 @@ mod tests {
         }
     }
 
+    /// One silence with one matcher, from the epoch to `ends_at`.
+    fn silence(matcher: &str, ends_at: i64, tenant: Option<&str>) -> Silences {
+        Silences {
+            list: vec![crate::silence::Silence {
+                id: "s".into(),
+                matchers: vec![crate::silence::parse_matcher(matcher).unwrap()],
+                starts_at: 0,
+                ends_at,
+                created_by: "t".into(),
+                comment: String::new(),
+                created_at: 0,
+                tenant: tenant.map(str::to_string),
+            }],
+        }
+    }
+
     const THRESHOLD: &str = r#"
 notifiers: [{name: log, type: log}]
 rules:
@@ -736,18 +752,7 @@ rules:
         assert_eq!(n[0].state, "resolved");
 
         // silenced while it fires: no page; once the silence ends, the page goes out
-        let silence = Silences {
-            list: vec![crate::silence::Silence {
-                id: "s".into(),
-                matchers: vec![crate::silence::parse_matcher("rule=flappy").unwrap()],
-                starts_at: 0,
-                ends_at: t0 + 105 * S,
-                created_by: "t".into(),
-                comment: String::new(),
-                created_at: 0,
-                tenant: None,
-            }],
-        };
+        let silence = silence("rule=flappy", t0 + 105 * S, None);
         feed(&mut e, &event(t0 + 100 * S, "a"), t0 + 100 * S);
         assert!(e.evaluate(t0 + 100 * S, &silence, true).is_empty());
         let n = e.evaluate(t0 + 106 * S, &silence, true);
@@ -791,18 +796,7 @@ rules:
 "#;
         let mut e = engine(yaml, t0);
         // acme silences everything it can: matchers that match every alert
-        let silence = |tenant: Option<&str>| Silences {
-            list: vec![crate::silence::Silence {
-                id: "s".into(),
-                matchers: vec![crate::silence::parse_matcher("rule=~.*").unwrap()],
-                starts_at: 0,
-                ends_at: t0 + 1000 * S,
-                created_by: "t".into(),
-                comment: String::new(),
-                created_at: 0,
-                tenant: tenant.map(str::to_string),
-            }],
-        };
+        let silence = |tenant| silence("rule=~.*", t0 + 1000 * S, tenant);
         // every rule sees an event (the tenant filter is the matching's: see worker tests)
         for i in 0..3 {
             e.observe(i, &event(t0, "a"), t0);

@@ -15,7 +15,7 @@ fn now_nanos() -> i64 {
 /// Reads the rules file, or no rules without one.
 pub fn load_rules(path: Option<&Path>) -> Result<Rules, String> {
     match path {
-        Some(p) => Rules::load(p, now_nanos()),
+        Some(p) => Rules::load(p, now_nanos()).map_err(|e| e.to_string()),
         None => Ok(Rules::default()),
     }
 }
@@ -82,7 +82,10 @@ impl Notifiers {
             .await
             .map_err(|e| e.to_string())??;
         let rules = Arc::new(rules);
-        alerts.reload(rules.clone()).await?;
+        alerts
+            .reload(rules.clone())
+            .await
+            .map_err(|e| e.to_string())?;
         self.restart(&rules, alerts);
         tracing::info!(
             rules = rules.rules.len(),
@@ -127,7 +130,7 @@ pub async fn reload_on_sighup(state: crate::http::State) {
 /// Loads saved silences (`silences.json`), dropping expired ones.
 pub fn load_silences(dir: &Path) -> Result<Silences, String> {
     match std::fs::read(dir.join("silences.json")) {
-        Ok(bytes) => Silences::from_json(&bytes, now_nanos()),
+        Ok(bytes) => Silences::from_json(&bytes, now_nanos()).map_err(|e| e.to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Silences::default()),
         Err(e) => Err(format!("cannot read silences: {e}")),
     }

@@ -174,7 +174,7 @@ pub async fn run(
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             let silences = crate::alerting::load_silences(&dir)?;
-            AlertWorker::start(wal, rules, silences, dir)
+            AlertWorker::start(wal, rules, silences, dir).map_err(|e| e.to_string())
         })
         .await?
         .map_err(anyhow::Error::msg)

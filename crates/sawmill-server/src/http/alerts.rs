@@ -118,7 +118,7 @@ async fn create_inner(state: &State, caller: &Caller, body: &[u8]) -> Result<Res
         .iter()
         .map(|m| parse_matcher(m))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = now_nanos();
     let starts_at = match &b.starts_at {
         Some(t) => parse_time_param(t, now)
