@@ -195,22 +195,19 @@ impl LifecycleSettings {
 
     /// STANDARD_IA as the only tier, with expiry less than 30 days after it.
     fn early_exit_from_infrequent_access(&self) -> Option<String> {
-        let ia = self.infrequent_access_after_days;
-        if ia == 0 || self.glacier_ir_after_days > 0 || self.deep_archive_after_days > 0 {
+        if self.glacier_ir_after_days > 0 || self.deep_archive_after_days > 0 {
             return None;
         }
-        let expire = self.expiry()?;
-        let stay = expire - ia;
-        (stay < IA_MIN_DAYS).then(|| {
-            format!(
-                "Objects expire {stay} days after moving to STANDARD_IA \
-                 (archive.lifecycle.infrequent_access_after_days = {ia}, expire_after_days = \
-                 {expire}), but STANDARD_IA bills at least {IA_MIN_DAYS} days per object, so \
-                 early-deletion charges apply. Expire at {} days or later, or skip STANDARD_IA \
-                 with infrequent_access_after_days = 0.",
-                ia.saturating_add(IA_MIN_DAYS)
-            )
-        })
+        let ia = self.infrequent_access_after_days;
+        let (stay, expire) = self.early_expiry(ia, IA_MIN_DAYS)?;
+        Some(format!(
+            "Objects expire {stay} days after moving to STANDARD_IA \
+             (archive.lifecycle.infrequent_access_after_days = {ia}, expire_after_days = \
+             {expire}), but STANDARD_IA bills at least {IA_MIN_DAYS} days per object, so \
+             early-deletion charges apply. Expire at {} days or later, or skip STANDARD_IA with \
+             infrequent_access_after_days = 0.",
+            ia.saturating_add(IA_MIN_DAYS)
+        ))
     }
 
     /// Objects leaving GLACIER_IR (to DEEP_ARCHIVE, or by expiry) within 90 days.
@@ -228,7 +225,7 @@ impl LifecycleSettings {
         } else {
             ("expire", "expire_after_days", self.expiry()?)
         };
-        let stay = days - glacier_ir;
+        let stay = days.checked_sub(glacier_ir)?;
         (stay < GLACIER_IR_MIN_DAYS).then(|| {
             format!(
                 "Objects {what} {stay} days after moving to GLACIER_IR \
@@ -243,20 +240,25 @@ impl LifecycleSettings {
     /// Objects expiring within 180 days of their move to DEEP_ARCHIVE.
     fn early_exit_from_deep_archive(&self) -> Option<String> {
         let deep_archive = self.deep_archive_after_days;
-        if deep_archive == 0 {
+        let (stay, expire) = self.early_expiry(deep_archive, DEEP_ARCHIVE_MIN_DAYS)?;
+        Some(format!(
+            "Objects expire {stay} days after moving to DEEP_ARCHIVE \
+             (archive.lifecycle.deep_archive_after_days = {deep_archive}, expire_after_days = \
+             {expire}), but DEEP_ARCHIVE bills at least {DEEP_ARCHIVE_MIN_DAYS} days per object, \
+             so early-deletion charges apply. Set expire_after_days to {} or more.",
+            deep_archive.saturating_add(DEEP_ARCHIVE_MIN_DAYS)
+        ))
+    }
+
+    /// For objects moved to a storage class on day `entered` (`0`: never) that expire less than
+    /// `min_days` later: how long they stay in it, and the expiry day.
+    fn early_expiry(&self, entered: u32, min_days: u32) -> Option<(u32, u32)> {
+        if entered == 0 {
             return None;
         }
         let expire = self.expiry()?;
-        let stay = expire - deep_archive;
-        (stay < DEEP_ARCHIVE_MIN_DAYS).then(|| {
-            format!(
-                "Objects expire {stay} days after moving to DEEP_ARCHIVE \
-                 (archive.lifecycle.deep_archive_after_days = {deep_archive}, expire_after_days \
-                 = {expire}), but DEEP_ARCHIVE bills at least {DEEP_ARCHIVE_MIN_DAYS} days per \
-                 object, so early-deletion charges apply. Set expire_after_days to {} or more.",
-                deep_archive.saturating_add(DEEP_ARCHIVE_MIN_DAYS)
-            )
-        })
+        let stay = expire.checked_sub(entered)?;
+        (stay < min_days).then_some((stay, expire))
     }
 }
 
