@@ -3,9 +3,9 @@
 //!
 //! Each notifier has its own task. It sends its pending entries oldest first; a failure is
 //! retried with [`RetryPolicy::DEFAULT`] (200 ms doubling to 30 s, with jitter) without
-//! skipping ahead, so receivers see notifications in order. Per rule, at most `group_limit` notifications go out
-//! individually per `group_interval`; the rest wait and go out together in one grouped message
-//! when the interval ends.
+//! skipping ahead, so receivers see notifications in order. Per rule, at most `group_limit`
+//! notifications go out individually per `group_interval`; the rest wait and go out together
+//! in one grouped message when the interval ends.
 
 use crate::engine::Notification;
 use crate::now_nanos;
@@ -550,7 +550,7 @@ async fn delivered(outbox: &Arc<Outbox>, file: String) {
     let outbox = outbox.clone();
     let moved = tokio::task::spawn_blocking(move || outbox.delivered(&file)).await;
     if let Ok(Err(e)) = moved {
-        tracing::error!(error = %e, "outbox");
+        tracing::error!(error = %e, "delivered notification left in the outbox: it may be sent again");
     }
 }
 

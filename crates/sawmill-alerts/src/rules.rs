@@ -482,10 +482,7 @@ fn validate_notifier(n: NotifierSpec) -> Result<Notifier, RulesError> {
     if name.is_empty() {
         return Err(RulesError::EmptyNotifierName);
     }
-    match notifier_settings(&n, name.clone()) {
-        Ok(notifier) => Ok(notifier),
-        Err(source) => Err(RulesError::Notifier { name, source }),
-    }
+    notifier_settings(&n, name.clone()).map_err(|source| RulesError::Notifier { name, source })
 }
 
 /// The notifier `name` of a spec: its type's settings, then those of every type.
@@ -833,6 +830,46 @@ rules:
         assert!(e.contains("url applies to type webhook only"), "{e}");
         let e = error_of("rules: [1, 2");
         assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn errors_keep_the_rule_the_field_and_the_cause() {
+        let e = Rules::parse(
+            "rules:\n  - {name: r1, query: x, window: 5 parsecs, condition: '> 1'}\n",
+            0,
+        )
+        .unwrap_err();
+        let RulesError::Rule {
+            name,
+            source: RuleError::Duration { field, source },
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!((name.as_str(), *field), ("r1", "window"));
+        // the cause is the error's source, below the rule and the field
+        let cause = std::error::Error::source(&e)
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
+        assert_eq!(cause, Some(source.to_string()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.yaml");
+        let e = Rules::load(&missing, 0).unwrap_err();
+        assert!(
+            matches!(&e, RulesError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "rules: [1, 2").unwrap();
+        let e = Rules::load(&bad, 0).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", bad.display())),
+            "{e}"
+        );
+        assert!(
+            matches!(&e, RulesError::File { source, .. } if matches!(**source, RulesError::Yaml(_)))
+        );
     }
 
     #[test]
