@@ -28,8 +28,9 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-/// The content type and encoding of archive objects.
+/// The content type of archive objects: NDJSON, one event a line.
 const CONTENT_TYPE: &str = "application/x-ndjson";
+/// The content encoding of archive objects.
 const CONTENT_ENCODING: &str = "zstd";
 
 /// How to reach the bucket.
