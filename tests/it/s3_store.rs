@@ -207,6 +207,15 @@ fn a_missing_bucket_is_a_clear_error_and_a_down_server_is_not() {
     let (fatal, why) = rt.block_on(store.check_bucket()).unwrap_err();
     assert!(fatal, "{why}");
     assert!(why.contains("does not exist"), "{why}");
+    // a failed request says what S3 answered and keeps the SDK's error as its cause
+    match store.list("logs/") {
+        Err(e @ StoreError::Remote { .. }) => {
+            let text = e.to_string();
+            assert!(text.starts_with("list logs/: NoSuchBucket"), "{text}");
+            assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+        }
+        other => panic!("listing a missing bucket: {other:?}"),
+    }
     // nothing listens on this port: worth retrying, not a configuration error
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

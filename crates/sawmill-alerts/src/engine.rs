@@ -15,7 +15,7 @@
 use crate::rules::{Rule, Rules};
 use crate::silence::Silences;
 use crate::template::Context;
-use sawmill_core::{format_rfc3339, Event};
+use sawmill_core::{format_rfc3339, Event, Fnv1a64};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -178,18 +178,6 @@ pub struct Engine {
     started_at: i64,
 }
 
-/// FNV-1a 64: a stable hash for fingerprints.
-fn fnv64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0u8)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
-}
-
 /// The key of an instance in the state map: group values joined.
 fn group_key(group: &BTreeMap<String, String>) -> String {
     let mut key = String::new();
@@ -202,13 +190,17 @@ fn group_key(group: &BTreeMap<String, String>) -> String {
     key
 }
 
+/// The fingerprint of an alert instance, stable per rule and group: FNV-1a 64 of the rule name,
+/// then each group field and value, every part followed by a 0 byte, in hex. Outbox entries and
+/// receivers keep it, so its value never changes.
 pub fn fingerprint(rule: &str, group: &BTreeMap<String, String>) -> String {
-    let mut parts = vec![rule];
+    let mut h = Fnv1a64::new();
+    h.write(rule.as_bytes()).write(&[0]);
     for (k, v) in group {
-        parts.push(k);
-        parts.push(v);
+        h.write(k.as_bytes()).write(&[0]);
+        h.write(v.as_bytes()).write(&[0]);
     }
-    format!("{:016x}", fnv64(&parts))
+    format!("{:016x}", h.finish())
 }
 
 /// What a rule counts. An operator rule's identity is what it was before rules had tenants,
@@ -634,6 +626,22 @@ mod tests {
         }
     }
 
+    /// One silence with one matcher, from the epoch to `ends_at`.
+    fn silence(matcher: &str, ends_at: i64, tenant: Option<&str>) -> Silences {
+        Silences {
+            list: vec![crate::silence::Silence {
+                id: "s".into(),
+                matchers: vec![crate::silence::parse_matcher(matcher).unwrap()],
+                starts_at: 0,
+                ends_at,
+                created_by: "t".into(),
+                comment: String::new(),
+                created_at: 0,
+                tenant: tenant.map(str::to_string),
+            }],
+        }
+    }
+
     const THRESHOLD: &str = r#"
 notifiers: [{name: log, type: log}]
 rules:
@@ -744,18 +752,7 @@ rules:
         assert_eq!(n[0].state, "resolved");
 
         // silenced while it fires: no page; once the silence ends, the page goes out
-        let silence = Silences {
-            list: vec![crate::silence::Silence {
-                id: "s".into(),
-                matchers: vec![crate::silence::parse_matcher("rule=flappy").unwrap()],
-                starts_at: 0,
-                ends_at: t0 + 105 * S,
-                created_by: "t".into(),
-                comment: String::new(),
-                created_at: 0,
-                tenant: None,
-            }],
-        };
+        let silence = silence("rule=flappy", t0 + 105 * S, None);
         feed(&mut e, &event(t0 + 100 * S, "a"), t0 + 100 * S);
         assert!(e.evaluate(t0 + 100 * S, &silence, true).is_empty());
         let n = e.evaluate(t0 + 106 * S, &silence, true);
@@ -799,18 +796,7 @@ rules:
 "#;
         let mut e = engine(yaml, t0);
         // acme silences everything it can: matchers that match every alert
-        let silence = |tenant: Option<&str>| Silences {
-            list: vec![crate::silence::Silence {
-                id: "s".into(),
-                matchers: vec![crate::silence::parse_matcher("rule=~.*").unwrap()],
-                starts_at: 0,
-                ends_at: t0 + 1000 * S,
-                created_by: "t".into(),
-                comment: String::new(),
-                created_at: 0,
-                tenant: tenant.map(str::to_string),
-            }],
-        };
+        let silence = |tenant| silence("rule=~.*", t0 + 1000 * S, tenant);
         // every rule sees an event (the tenant filter is the matching's: see worker tests)
         for i in 0..3 {
             e.observe(i, &event(t0, "a"), t0);
@@ -914,6 +900,29 @@ rules:
         assert_eq!(group_value(&e, "k8s.pod"), "p-1");
         assert_eq!(group_value(&e, "missing"), "");
         assert_eq!(group_value(&e, "service"), "");
+    }
+
+    #[test]
+    fn fingerprints_keep_their_values() {
+        // persisted in the outbox and state, sent to receivers that deduplicate on them
+        let group = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            fingerprint("checkout-errors", &group(&[("host", "web-1")])),
+            "fe861d6a00c532f1"
+        );
+        assert_eq!(fingerprint("errors", &group(&[])), "3964dc9e9d2ee592");
+        assert_eq!(
+            fingerprint(
+                "errors",
+                &group(&[("http.status", "503"), ("host", "web-1")])
+            ),
+            "80e325b5c98a5546"
+        );
     }
 
     #[test]

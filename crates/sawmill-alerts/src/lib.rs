@@ -24,6 +24,14 @@ pub mod template;
 pub mod worker;
 
 pub use engine::{Engine, Notification, Snapshot, State};
-pub use rules::{check_tenant, Notifier, NotifierKind, Rule, Rules};
-pub use silence::{parse_matcher, Silence, Silences};
-pub use worker::{AlertHandle, AlertWorker, Matches};
+pub use notify::NotifyError;
+pub use outbox::OutboxError;
+pub use rules::{check_tenant, Notifier, NotifierKind, Rule, RuleError, Rules, RulesError};
+pub use silence::{parse_matcher, MatcherError, Silence, Silences, SilencesError};
+pub use template::TemplateError;
+pub use worker::{AlertError, AlertHandle, AlertWorker, Matches};
+
+/// The time now, in nanoseconds since the epoch.
+pub(crate) fn now_nanos() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}

@@ -2,14 +2,20 @@
 //! retries until delivered, and grouping so a storm of alerts does not page hundreds of times.
 //!
 //! Each notifier has its own task. It sends its pending entries oldest first; a failure is
-//! retried with exponential backoff and jitter (1 s to 5 min) without skipping ahead, so
-//! receivers see notifications in order. Per rule, at most `group_limit` notifications go out
-//! individually per `group_interval`; the rest wait and go out together in one grouped message
-//! when the interval ends.
+//! retried with [`RetryPolicy::DEFAULT`] (200 ms doubling to 30 s, with jitter) without
+//! skipping ahead, so receivers see notifications in order. Per rule, at most `group_limit`
+//! notifications go out individually per `group_interval`; the rest wait and go out together
+//! in one grouped message when the interval ends.
 
 use crate::engine::Notification;
+use crate::now_nanos;
 use crate::outbox::{Entry, Outbox};
 use crate::rules::{Notifier, NotifierKind};
+use aws_sdk_sns::config::http::HttpResponse;
+use aws_sdk_sns::error::{BuildError, DisplayErrorContext, SdkError};
+use aws_sdk_sns::operation::publish::PublishError;
+use aws_sdk_sns::types::MessageAttributeValue;
+use sawmill_core::RetryPolicy;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,6 +158,25 @@ pub fn attributes<'a>(n: &'a Notification, state: &'a str) -> Vec<(&'static str,
     a
 }
 
+/// Why a notification was not delivered (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("sns message attribute {name}: {source}")]
+    Attribute { name: String, source: BuildError },
+    #[error("sns publish to {topic_arn}: {}", DisplayErrorContext(.source.as_ref()))]
+    Publish {
+        topic_arn: String,
+        source: Box<SdkError<PublishError, HttpResponse>>,
+    },
+    #[error("webhook {url}: {source}")]
+    Webhook { url: String, source: reqwest::Error },
+    #[error("webhook {url} answered {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+}
+
 /// Where one notifier sends.
 enum Target {
     Sns {
@@ -220,47 +245,18 @@ impl Target {
         }
     }
 
-    /// Sends one message; `attributes` are SNS message attributes ([`attributes`]).
+    /// Sends one message; `attributes` are SNS message attributes ([`attributes`]) and
+    /// `dedup` the deduplication id of a FIFO topic.
     async fn send(
         &self,
         subject: &str,
         message: &str,
         attributes: &[(&str, &str)],
         dedup: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotifyError> {
         match self {
             Target::Sns { client, topic_arn } => {
-                let mut req = client
-                    .publish()
-                    .topic_arn(topic_arn)
-                    .subject(subject)
-                    .message(message);
-                for (k, v) in attributes {
-                    req = req.message_attributes(
-                        *k,
-                        aws_sdk_sns::types::MessageAttributeValue::builder()
-                            .data_type("String")
-                            .string_value(*v)
-                            .build()
-                            .map_err(|e| e.to_string())?,
-                    );
-                }
-                if topic_arn.ends_with(".fifo") {
-                    let group = attributes
-                        .iter()
-                        .find(|(k, _)| *k == "rule")
-                        .map(|(_, v)| *v)
-                        .unwrap_or("sawmill");
-                    req = req
-                        .message_group_id(group)
-                        .message_deduplication_id(dedup.chars().take(128).collect::<String>());
-                }
-                req.send().await.map(|_| ()).map_err(|e| {
-                    format!(
-                        "sns publish to {topic_arn}: {}",
-                        aws_sdk_sns::error::DisplayErrorContext(&e)
-                    )
-                })
+                publish(client, topic_arn, subject, message, attributes, dedup).await
             }
             Target::Webhook {
                 http,
@@ -269,31 +265,11 @@ impl Target {
                 headers,
             } => {
                 let body = if *slack {
-                    let summary = serde_json::from_str::<Value>(message)
-                        .ok()
-                        .and_then(|v| v["annotations"]["summary"].as_str().map(str::to_string))
-                        .unwrap_or_default();
-                    json!({"text": if summary.is_empty() { subject.to_string() } else { format!("{subject}\n{summary}") }})
-                        .to_string()
+                    slack_body(subject, message)
                 } else {
                     message.to_string()
                 };
-                let mut req = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(body);
-                for (k, v) in headers {
-                    req = req.header(k, v);
-                }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| format!("webhook {url}: {e}"))?;
-                if resp.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("webhook {url} answered {}", resp.status()))
-                }
+                post(http, url, headers, body).await
             }
             Target::Log => {
                 tracing::warn!(target: "sawmill::alert", subject, message, "alert notification");
@@ -301,6 +277,101 @@ impl Target {
             }
         }
     }
+}
+
+/// SNS `Publish` of one message to `topic_arn`.
+async fn publish(
+    client: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    subject: &str,
+    message: &str,
+    attributes: &[(&str, &str)],
+    dedup: &str,
+) -> Result<(), NotifyError> {
+    let mut req = client
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message);
+    for (name, value) in attributes {
+        let value = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(*value)
+            .build()
+            .map_err(|source| NotifyError::Attribute {
+                name: name.to_string(),
+                source,
+            })?;
+        req = req.message_attributes(*name, value);
+    }
+    if topic_arn.ends_with(".fifo") {
+        let group = attributes
+            .iter()
+            .find(|(k, _)| *k == "rule")
+            .map(|(_, v)| *v)
+            .unwrap_or("sawmill");
+        req = req
+            .message_group_id(group)
+            .message_deduplication_id(dedup.chars().take(128).collect::<String>());
+    }
+    req.send()
+        .await
+        .map(|_| ())
+        .map_err(|source| NotifyError::Publish {
+            topic_arn: topic_arn.to_string(),
+            source: Box::new(source),
+        })
+}
+
+/// The Slack message of a notification: its subject and, when it has one, its summary.
+fn slack_body(subject: &str, message: &str) -> String {
+    let summary = serde_json::from_str::<Value>(message)
+        .ok()
+        .and_then(|v| v["annotations"]["summary"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let text = if summary.is_empty() {
+        subject.to_string()
+    } else {
+        format!("{subject}\n{summary}")
+    };
+    json!({ "text": text }).to_string()
+}
+
+/// A JSON POST of `body` to the webhook; anything but a 2xx answer is a failure.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    body: String,
+) -> Result<(), NotifyError> {
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|source| NotifyError::Webhook {
+        url: url.to_string(),
+        source,
+    })?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(NotifyError::Status {
+            url: url.to_string(),
+            status: resp.status(),
+        })
+    }
+}
+
+/// How long a notifier waits between passes over its outbox when nothing wakes it: entries
+/// held by grouping go out once their interval is over.
+const IDLE_PASS: Duration = Duration::from_secs(1);
+
+/// The wait before the next pass after `failures` failed passes in a row.
+fn retry_wait(failures: u32) -> Duration {
+    RetryPolicy::DEFAULT.delay(failures, None)
 }
 
 /// Runs one notifier until `stop` is set: delivers its outbox entries. `exclusive` is held
@@ -315,10 +386,13 @@ pub async fn run_notifier(
     exclusive: Arc<tokio::sync::Mutex<()>>,
 ) {
     let _running = exclusive.lock().await;
-    let target = Target::new(&notifier).await;
-    let interval = notifier.group_interval.as_nanos() as i64;
-    // per rule: the current group interval
-    let mut windows: HashMap<String, GroupWindow> = HashMap::new();
+    let mut delivery = Delivery {
+        target: Target::new(&notifier).await,
+        notifier,
+        outbox,
+        stats,
+        windows: HashMap::new(),
+    };
     let mut failures = 0u32;
     loop {
         if *stop.borrow() {
@@ -329,113 +403,20 @@ pub async fn run_notifier(
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let name = notifier.name.clone();
-        let ob = outbox.clone();
-        let pending = tokio::task::spawn_blocking(move || ob.pending(&name))
-            .await
-            .unwrap_or_default();
-        let now = now_nanos();
-        let mut held: HashMap<String, Vec<(String, Entry)>> = HashMap::new();
-        let mut failed = None;
-        for (file, entry) in pending {
-            if entry.notification.state == "resolved" && !notifier.send_resolved {
-                delivered(&outbox, file).await;
-                continue;
-            }
-            let rule = entry.notification.rule.clone();
-            let w = windows.entry(rule.clone()).or_insert(GroupWindow {
-                start: now,
-                sent: 0,
-                overflow: false,
-            });
-            if !w.overflow && now - w.start >= interval {
-                *w = GroupWindow {
-                    start: now,
-                    sent: 0,
-                    overflow: false,
-                };
-            }
-            if w.overflow || w.sent >= notifier.group_limit {
-                // the rest of this interval's go out together when it ends
-                w.overflow = true;
-                held.entry(rule).or_default().push((file, entry));
-                continue;
-            }
-            let n = &entry.notification;
-            let dedup = format!("{}-{}-{}", n.fingerprint, n.sequence, n.state);
-            let result = target
-                .send(
-                    &subject(n),
-                    &message(n, MAX_MESSAGE_BYTES),
-                    &attributes(n, &n.state),
-                    &dedup,
-                )
-                .await;
-            match result {
-                Ok(()) => {
-                    w.sent += 1;
-                    stats.sent.fetch_add(1, Ordering::Relaxed);
-                    delivered(&outbox, file).await;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        // held entries go out together once their rule's interval is over
-        if failed.is_none() {
-            for (rule, entries) in held {
-                let Some(w) = windows.get_mut(&rule) else {
-                    continue;
-                };
-                if now - w.start < interval {
-                    continue;
-                }
-                let list: Vec<Entry> = entries.iter().map(|(_, e)| e.clone()).collect();
-                let (subj, msg) = grouped(&rule, &list);
-                let dedup = format!("group-{rule}-{}", w.start);
-                match target
-                    .send(
-                        &subj,
-                        &msg,
-                        &attributes(&list[0].notification, "grouped"),
-                        &dedup,
-                    )
-                    .await
-                {
-                    Ok(()) => {
-                        *w = GroupWindow {
-                            start: now,
-                            sent: 1,
-                            overflow: false,
-                        };
-                        stats
-                            .grouped
-                            .fetch_add(list.len() as u64, Ordering::Relaxed);
-                        stats.sent.fetch_add(1, Ordering::Relaxed);
-                        for (file, _) in entries {
-                            delivered(&outbox, file).await;
-                        }
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        let wait = match failed {
-            Some(e) => {
-                failures += 1;
-                stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(failures);
-                tracing::warn!(notifier = %notifier.name, error = %e, retry_in_ms = wait.as_millis() as u64, "notification not delivered; retrying");
-                wait
-            }
-            None => {
+        let wait = match delivery.pass().await {
+            Ok(()) => {
                 failures = 0;
-                Duration::from_secs(1)
+                IDLE_PASS
+            }
+            Err(e) => {
+                failures += 1;
+                delivery
+                    .stats
+                    .failed_attempts
+                    .fetch_add(1, Ordering::Relaxed);
+                let wait = retry_wait(failures);
+                tracing::warn!(notifier = %delivery.notifier.name, error = %e, retry_in_ms = wait.as_millis() as u64, "notification not delivered; retrying");
+                wait
             }
         };
         tokio::select! {
@@ -446,12 +427,130 @@ pub async fn run_notifier(
     }
 }
 
+/// Pending entries by rule, waiting for their rule's grouped message: (file name, entry).
+type Held = HashMap<String, Vec<(String, Entry)>>;
+
+/// What one notifier's task delivers with, and its rules' group intervals.
+struct Delivery {
+    notifier: Notifier,
+    target: Target,
+    outbox: Arc<Outbox>,
+    stats: Arc<NotifyStats>,
+    /// Per rule: the current group interval.
+    windows: HashMap<String, GroupWindow>,
+}
+
+impl Delivery {
+    /// One pass over the notifier's pending entries, oldest first, up to the first failure:
+    /// entries within their rule's group limit go out one by one, the others together once
+    /// their rule's interval is over.
+    async fn pass(&mut self) -> Result<(), NotifyError> {
+        let pending = self.pending().await;
+        let now = now_nanos();
+        let held = self.send_individually(pending, now).await?;
+        self.send_grouped(held, now).await
+    }
+
+    /// The notifier's pending entries, read off the async threads.
+    async fn pending(&self) -> Vec<(String, Entry)> {
+        let name = self.notifier.name.clone();
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.pending(&name))
+            .await
+            .unwrap_or_default()
+    }
+
+    fn interval(&self) -> i64 {
+        self.notifier.group_interval.as_nanos() as i64
+    }
+
+    /// Sends the entries their rule's group limit lets through, in order; returns the others.
+    async fn send_individually(
+        &mut self,
+        pending: Vec<(String, Entry)>,
+        now: i64,
+    ) -> Result<Held, NotifyError> {
+        let interval = self.interval();
+        let mut held = Held::new();
+        for (file, entry) in pending {
+            let n = &entry.notification;
+            if n.state == "resolved" && !self.notifier.send_resolved {
+                delivered(&self.outbox, file).await;
+                continue;
+            }
+            let window = self
+                .windows
+                .entry(n.rule.clone())
+                .or_insert_with(|| GroupWindow::new(now));
+            window.roll(now, interval);
+            if !window.admit(self.notifier.group_limit) {
+                held.entry(n.rule.clone()).or_default().push((file, entry));
+                continue;
+            }
+            let dedup = format!("{}-{}-{}", n.fingerprint, n.sequence, n.state);
+            self.target
+                .send(
+                    &subject(n),
+                    &message(n, MAX_MESSAGE_BYTES),
+                    &attributes(n, &n.state),
+                    &dedup,
+                )
+                .await?;
+            window.sent += 1;
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            delivered(&self.outbox, file).await;
+        }
+        Ok(held)
+    }
+
+    /// Sends the held entries of each rule whose interval is over as one grouped message, and
+    /// starts the rule's next interval with it.
+    async fn send_grouped(&mut self, held: Held, now: i64) -> Result<(), NotifyError> {
+        let interval = self.interval();
+        for (rule, entries) in held {
+            let Some(window) = self.windows.get_mut(&rule) else {
+                continue;
+            };
+            if now - window.start < interval {
+                continue;
+            }
+            let list: Vec<Entry> = entries.iter().map(|(_, e)| e.clone()).collect();
+            let Some(first) = list.first() else {
+                continue;
+            };
+            let (subject, message) = grouped(&rule, &list);
+            let dedup = format!("group-{rule}-{}", window.start);
+            self.target
+                .send(
+                    &subject,
+                    &message,
+                    &attributes(&first.notification, "grouped"),
+                    &dedup,
+                )
+                .await?;
+            *window = GroupWindow {
+                start: now,
+                sent: 1,
+                overflow: false,
+            };
+            self.stats
+                .grouped
+                .fetch_add(list.len() as u64, Ordering::Relaxed);
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            for (file, _) in entries {
+                delivered(&self.outbox, file).await;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Moves a delivered entry out of the outbox, off the async threads (it renames and fsyncs).
 async fn delivered(outbox: &Arc<Outbox>, file: String) {
     let outbox = outbox.clone();
     let moved = tokio::task::spawn_blocking(move || outbox.delivered(&file)).await;
     if let Ok(Err(e)) = moved {
-        tracing::error!(error = %e, "outbox");
+        tracing::error!(error = %e, "delivered notification left in the outbox: it may be sent again");
     }
 }
 
@@ -463,14 +562,32 @@ struct GroupWindow {
     overflow: bool,
 }
 
-fn backoff(attempt: u32) -> Duration {
-    use rand::Rng;
-    let cap = (1000u64 << attempt.min(9)).min(300_000);
-    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
-}
+impl GroupWindow {
+    fn new(start: i64) -> GroupWindow {
+        GroupWindow {
+            start,
+            sent: 0,
+            overflow: false,
+        }
+    }
 
-fn now_nanos() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+    /// Starts the next interval once this one is over, unless notifications wait for this
+    /// one's grouped message.
+    fn roll(&mut self, now: i64, interval: i64) {
+        if !self.overflow && now - self.start >= interval {
+            *self = GroupWindow::new(now);
+        }
+    }
+
+    /// Whether one more notification goes out on its own; once one does not, the rest of the
+    /// interval's wait for the grouped message.
+    fn admit(&mut self, group_limit: usize) -> bool {
+        if self.overflow || self.sent >= group_limit {
+            self.overflow = true;
+            return false;
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -499,6 +616,55 @@ mod tests {
             created_at: 0,
             repeat: false,
         }
+    }
+
+    #[test]
+    fn failed_deliveries_are_retried_at_least_every_30_seconds() {
+        // on-call hears soon after SNS or the webhook recovers, however long it was down
+        assert!(retry_wait(1) <= Duration::from_millis(200));
+        for failures in [9, 20, u32::MAX] {
+            let wait = retry_wait(failures);
+            assert!(
+                wait >= Duration::from_secs(15) && wait <= Duration::from_secs(30),
+                "{failures}: {wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_window_holds_what_exceeds_the_limit_until_its_grouped_message() {
+        let mut w = GroupWindow::new(0);
+        for _ in 0..2 {
+            assert!(w.admit(2));
+            w.sent += 1;
+        }
+        assert!(!w.admit(2), "the third of the interval waits");
+        // the interval is over but entries wait for its grouped message: it stays
+        w.roll(100, 10);
+        assert_eq!((w.start, w.overflow), (0, true));
+        assert!(!w.admit(2));
+        // without entries waiting, the next interval starts afresh
+        let mut w = GroupWindow::new(0);
+        w.sent = 2;
+        w.roll(5, 10);
+        assert_eq!(w.start, 0, "not over yet");
+        w.roll(10, 10);
+        assert_eq!((w.start, w.sent), (10, 0));
+        assert!(w.admit(2));
+    }
+
+    #[test]
+    fn slack_messages_carry_the_subject_and_the_summary() {
+        let text = |message: &str| -> Value {
+            serde_json::from_str::<Value>(&slack_body("[FIRING] r", message)).unwrap()["text"]
+                .clone()
+        };
+        assert_eq!(
+            text(r#"{"annotations":{"summary":"3 errors on web-1"}}"#),
+            "[FIRING] r\n3 errors on web-1"
+        );
+        assert_eq!(text(r#"{"annotations":{}}"#), "[FIRING] r");
+        assert_eq!(text("not json"), "[FIRING] r");
     }
 
     #[test]

@@ -8,9 +8,8 @@
 //! send them again either.
 
 use crate::engine::Notification;
+use sawmill_core::durable::{sync_dir, write_then_rename};
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// How long delivered entries are remembered.
@@ -21,6 +20,31 @@ pub const SENT_KEEP_NANOS: i64 = 24 * 3_600_000_000_000;
 pub struct Entry {
     pub notifier: String,
     pub notification: Notification,
+}
+
+/// Why an entry could not be kept or moved.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode outbox entry {name}: {source}")]
+    Encode {
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot write outbox entry {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot move delivered outbox entry {name}: {source}")]
+    Deliver {
+        name: String,
+        source: std::io::Error,
+    },
 }
 
 /// The outbox directory pair.
@@ -42,19 +66,15 @@ fn safe(name: &str) -> String {
         .collect()
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 impl Outbox {
-    pub fn open(dir: &Path) -> Result<Outbox, String> {
+    pub fn open(dir: &Path) -> Result<Outbox, OutboxError> {
         let pending = dir.join("outbox");
         let sent = dir.join("sent");
         for d in [&pending, &sent] {
-            std::fs::create_dir_all(d)
-                .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            std::fs::create_dir_all(d).map_err(|source| OutboxError::CreateDir {
+                path: d.clone(),
+                source,
+            })?;
         }
         Ok(Outbox { pending, sent })
     }
@@ -93,7 +113,7 @@ impl Outbox {
 
     /// Writes the entries durably (fsync, rename, directory fsync); entries already pending or
     /// sent are skipped. Returns how many were added.
-    pub fn put(&self, entries: &[Entry]) -> Result<usize, String> {
+    pub fn put(&self, entries: &[Entry]) -> Result<usize, OutboxError> {
         let mut added = 0;
         for entry in entries {
             let name = Outbox::name(entry);
@@ -102,18 +122,17 @@ impl Outbox {
             }
             let path = self.pending.join(&name);
             let tmp = self.pending.join(format!(".{name}.tmp"));
-            let bytes = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
-            let write = || -> std::io::Result<()> {
-                let mut f = File::create(&tmp)?;
-                f.write_all(&bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)
-            };
-            write().map_err(|e| format!("cannot write outbox entry {name}: {e}"))?;
+            let bytes = serde_json::to_vec(entry).map_err(|source| OutboxError::Encode {
+                name: name.clone(),
+                source,
+            })?;
+            write_then_rename(&tmp, &path, &bytes, None)
+                .map_err(|source| OutboxError::Write { path, source })?;
             added += 1;
         }
         if added > 0 {
-            sync_dir(&self.pending);
+            // best effort: the entries themselves are fsynced
+            let _ = sync_dir(&self.pending);
         }
         Ok(added)
     }
@@ -154,10 +173,14 @@ impl Outbox {
     }
 
     /// Marks an entry delivered.
-    pub fn delivered(&self, name: &str) -> Result<(), String> {
-        std::fs::rename(self.pending.join(name), self.sent.join(name))
-            .map_err(|e| format!("cannot move delivered outbox entry {name}: {e}"))?;
-        sync_dir(&self.pending);
+    pub fn delivered(&self, name: &str) -> Result<(), OutboxError> {
+        std::fs::rename(self.pending.join(name), self.sent.join(name)).map_err(|source| {
+            OutboxError::Deliver {
+                name: name.to_string(),
+                source,
+            }
+        })?;
+        let _ = sync_dir(&self.pending);
         Ok(())
     }
 

@@ -3,14 +3,23 @@
 //! Every error names the rule (or notifier) and the field, and says what to write instead,
 //! so `sawmill alerts check FILE` and a reload that keeps the old rules can show it as is.
 
-use crate::template::Template;
+use crate::template::{Template, TemplateError};
+use sawmill_core::tenant::InvalidTenant;
+use sawmill_core::InvalidTime;
+use sawmill_index::compile::CompileError;
 use sawmill_index::matcher::Matcher;
+use sawmill_index::query::ParseError;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Rules at most in one file.
 pub const MAX_RULES: usize = 1000;
+/// The shortest repeat interval of a notifier or rule.
+const MIN_REPEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// Fields a rule may group by at most.
+pub const MAX_GROUP_BY: usize = 8;
 /// Longest window a rule may count over.
 pub const MAX_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -222,11 +231,138 @@ pub struct Rules {
     pub rules: Vec<Rule>,
 }
 
-fn duration(what: &str, text: &str) -> Result<Duration, String> {
-    sawmill_core::parse_duration(text).map_err(|e| format!("{what}: {e}"))
+/// Why a rules file was refused: the rule or notifier, the field, and what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An error of the file at `path`.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: Box<RulesError>,
+    },
+    #[error("{0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    #[error("a notifier has an empty name")]
+    EmptyNotifierName,
+    #[error("notifier {name:?}: {source}")]
+    Notifier { name: String, source: NotifierError },
+    #[error("notifier {0:?}: the name is used twice")]
+    NotifierTwice(String),
+    #[error("{0} rules: at most {MAX_RULES} fit in one file")]
+    TooManyRules(usize),
+    #[error("rule {name:?}: {source}")]
+    Rule { name: String, source: RuleError },
+    #[error("rule {0:?}: the name is used twice")]
+    RuleTwice(String),
 }
 
-fn parse_condition(text: &str) -> Result<Condition, String> {
+/// What is wrong with a notifier (the field first).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("topic_arn is required for type sns")]
+    MissingTopicArn,
+    #[error("topic_arn {0:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")]
+    TopicArn(String),
+    #[error("url is required for type webhook")]
+    MissingUrl,
+    #[error("url {0:?} must start with http:// or https://")]
+    Url(String),
+    #[error("format {0:?}: use json or slack")]
+    Format(String),
+    #[error("type {0:?}: use sns, webhook or log")]
+    Kind(String),
+    #[error("{field} applies to type {kinds} only")]
+    NotForKind {
+        field: &'static str,
+        kinds: &'static str,
+    },
+    #[error("{field}: {source}")]
+    Duration {
+        field: &'static str,
+        source: InvalidTime,
+    },
+    #[error("repeat_interval must be at least 5s")]
+    RepeatTooShort,
+    #[error("group_limit must be at least 1")]
+    GroupLimit,
+}
+
+/// What is wrong with a rule (the field first).
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("name: empty; give every rule a unique name")]
+    EmptyName,
+    #[error("name: at most 128 characters, no control characters")]
+    Name,
+    #[error("tenant: {0}")]
+    Tenant(#[from] InvalidTenant),
+    #[error("query: {0}")]
+    Query(#[from] ParseError),
+    #[error("query: {0}")]
+    Matcher(#[from] CompileError),
+    #[error("{field}: {source}")]
+    Duration {
+        field: &'static str,
+        source: InvalidTime,
+    },
+    #[error("window: {0} is out of range: use 1s to 24h")]
+    WindowRange(String),
+    #[error("condition: {0}")]
+    Condition(#[from] ConditionError),
+    #[error("group_by: {0}")]
+    GroupField(#[from] GroupFieldError),
+    #[error("group_by: {0:?} is listed twice")]
+    GroupedTwice(String),
+    #[error("group_by: at most {MAX_GROUP_BY} fields")]
+    TooManyGroupFields,
+    #[error("every: at least 1s")]
+    EveryTooShort,
+    #[error("severity: {0:?}: a short word such as critical, warning or info")]
+    Severity(String),
+    #[error("labels: {0:?} has an empty name or control characters")]
+    Label(String),
+    #[error("annotations.{key}: {source}")]
+    Annotation { key: String, source: TemplateError },
+    #[error("notify: no notifier named {target:?} (notifiers: {known:?})")]
+    UnknownNotifier { target: String, known: Vec<String> },
+    #[error("repeat_interval: at least 5s")]
+    RepeatTooShort,
+    #[error("max_groups: between 1 and 100000")]
+    MaxGroups,
+}
+
+/// A condition that is not a comparison with a count.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    #[error(
+        "{0:?} is not a comparison: write one of > >= < <= == != and a number, like \"> 10\" or \
+         \"< 1\""
+    )]
+    NotAComparison(String),
+    #[error("{text:?}: {number:?} is not a number")]
+    NotANumber { text: String, number: String },
+    #[error("{0:?}: the threshold must be a count, 0 or more")]
+    NotACount(String),
+}
+
+/// A `group_by` entry alerts cannot be grouped by.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GroupFieldError {
+    #[error(
+        "{0:?} is not a field name: use service, host, level, source or an attribute path like \
+         http.status"
+    )]
+    NotAField(String),
+    #[error("{0:?} cannot group alerts: group by service, host, level, source or an attribute")]
+    NotGroupable(String),
+}
+
+fn parse_condition(text: &str) -> Result<Condition, ConditionError> {
     let t = text.trim();
     let (op, rest) = [
         (">=", Op::Ge),
@@ -238,23 +374,22 @@ fn parse_condition(text: &str) -> Result<Condition, String> {
     ]
     .into_iter()
     .find_map(|(p, op)| t.strip_prefix(p).map(|r| (op, r)))
-    .ok_or_else(|| {
-        format!("{text:?} is not a comparison: write one of > >= < <= == != and a number, like \"> 10\" or \"< 1\"")
-    })?;
+    .ok_or_else(|| ConditionError::NotAComparison(text.to_string()))?;
     let threshold: f64 = rest
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?}: {:?} is not a number", rest.trim()))?;
+        .map_err(|_| ConditionError::NotANumber {
+            text: text.to_string(),
+            number: rest.trim().to_string(),
+        })?;
     if !threshold.is_finite() || threshold < 0.0 {
-        return Err(format!(
-            "{text:?}: the threshold must be a count, 0 or more"
-        ));
+        return Err(ConditionError::NotACount(text.to_string()));
     }
     Ok(Condition { op, threshold })
 }
 
 /// Names that may be grouped by: the keyword fields and attribute paths.
-fn check_group_field(field: &str) -> Result<(), String> {
+fn check_group_field(field: &str) -> Result<(), GroupFieldError> {
     let ok = !field.is_empty()
         && field.len() <= 256
         && field
@@ -265,47 +400,37 @@ fn check_group_field(field: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '-'));
     if !ok {
-        return Err(format!(
-            "{field:?} is not a field name: use service, host, level, source or an attribute path like http.status"
-        ));
+        return Err(GroupFieldError::NotAField(field.to_string()));
     }
     if matches!(field, "message" | "timestamp" | "@timestamp") {
-        return Err(format!(
-            "{field:?} cannot group alerts: group by service, host, level, source or an attribute"
-        ));
+        return Err(GroupFieldError::NotGroupable(field.to_string()));
     }
     Ok(())
 }
 
 impl Rules {
     /// Parses and validates a rules file; `now` resolves relative times in queries.
-    pub fn parse(text: &str, now: i64) -> Result<Rules, String> {
-        let spec: FileSpec = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str, now: i64) -> Result<Rules, RulesError> {
+        let spec: FileSpec = serde_yaml_ng::from_str(text)?;
         let mut rules = Rules::default();
         let mut names = BTreeSet::new();
         for n in spec.notifiers {
             let notifier = validate_notifier(n)?;
             if !names.insert(notifier.name.clone()) {
-                return Err(format!(
-                    "notifier {:?}: the name is used twice",
-                    notifier.name
-                ));
+                return Err(RulesError::NotifierTwice(notifier.name));
             }
             rules.notifiers.push(notifier);
         }
         if spec.rules.len() > MAX_RULES {
-            return Err(format!(
-                "{} rules: at most {MAX_RULES} fit in one file",
-                spec.rules.len()
-            ));
+            return Err(RulesError::TooManyRules(spec.rules.len()));
         }
         let mut rule_names = BTreeSet::new();
         for r in spec.rules {
             let name = r.name.clone();
             let rule = validate_rule(r, &rules.notifiers, now)
-                .map_err(|e| format!("rule {name:?}: {e}"))?;
+                .map_err(|source| RulesError::Rule { name, source })?;
             if !rule_names.insert(rule.name.clone()) {
-                return Err(format!("rule {:?}: the name is used twice", rule.name));
+                return Err(RulesError::RuleTwice(rule.name));
             }
             rules.rules.push(rule);
         }
@@ -313,99 +438,73 @@ impl Rules {
     }
 
     /// Reads and validates a rules file.
-    pub fn load(path: &std::path::Path, now: i64) -> Result<Rules, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Rules::parse(&text, now).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path, now: i64) -> Result<Rules, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Rules::parse(&text, now).map_err(|e| RulesError::File {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
     }
 }
 
-fn validate_notifier(n: NotifierSpec) -> Result<Notifier, String> {
-    let name = n.name.trim().to_string();
-    let at = |e: String| format!("notifier {name:?}: {e}");
-    if name.is_empty() {
-        return Err("a notifier has an empty name".into());
+/// Reads the duration of an optional notifier setting (`default` when absent).
+fn notifier_duration(
+    field: &'static str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, NotifierError> {
+    match text {
+        Some(t) => sawmill_core::parse_duration(t)
+            .map_err(|source| NotifierError::Duration { field, source }),
+        None => Ok(default),
     }
-    let kind = match n.kind.as_str() {
-        "sns" => {
-            let topic_arn = n
-                .topic_arn
-                .clone()
-                .ok_or_else(|| at("topic_arn is required for type sns".into()))?;
-            if !topic_arn.starts_with("arn:") || topic_arn.split(':').count() < 6 {
-                return Err(at(format!(
-                    "topic_arn {topic_arn:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
-                )));
-            }
-            NotifierKind::Sns {
-                topic_arn,
-                region: n.region.clone(),
-                endpoint: n.endpoint.clone(),
-            }
-        }
-        "webhook" => {
-            let url = n
-                .url
-                .clone()
-                .ok_or_else(|| at("url is required for type webhook".into()))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(at(format!(
-                    "url {url:?} must start with http:// or https://"
-                )));
-            }
-            let slack = match n.format.as_deref() {
-                None | Some("json") => false,
-                Some("slack") => true,
-                Some(other) => {
-                    return Err(at(format!("format {other:?}: use json or slack")));
-                }
-            };
-            let timeout = match &n.timeout {
-                Some(t) => duration("timeout", t).map_err(at)?,
-                None => Duration::from_secs(10),
-            };
-            NotifierKind::Webhook {
-                url,
-                slack,
-                headers: n.headers.clone(),
-                timeout,
-            }
-        }
-        "log" => NotifierKind::Log,
-        other => {
-            return Err(at(format!("type {other:?}: use sns, webhook or log")));
-        }
-    };
-    let only = |field: &str, present: bool, kinds: &str| {
-        if present {
-            Err(at(format!("{field} applies to type {kinds} only")))
-        } else {
-            Ok(())
-        }
-    };
-    let is_sns = matches!(kind, NotifierKind::Sns { .. });
-    let is_webhook = matches!(kind, NotifierKind::Webhook { .. });
-    only("topic_arn", n.topic_arn.is_some() && !is_sns, "sns")?;
-    only("region", n.region.is_some() && !is_sns, "sns")?;
-    only("endpoint", n.endpoint.is_some() && !is_sns, "sns")?;
-    only("url", n.url.is_some() && !is_webhook, "webhook")?;
-    only("format", n.format.is_some() && !is_webhook, "webhook")?;
-    only("headers", !n.headers.is_empty() && !is_webhook, "webhook")?;
-    only("timeout", n.timeout.is_some() && !is_webhook, "webhook")?;
-    let repeat_interval = match &n.repeat_interval {
-        Some(t) => duration("repeat_interval", t).map_err(at)?,
-        None => Duration::from_secs(4 * 3600),
-    };
-    let group_interval = match &n.group_interval {
-        Some(t) => duration("group_interval", t).map_err(at)?,
-        None => Duration::from_secs(300),
-    };
-    if repeat_interval < Duration::from_secs(5) {
-        return Err(at("repeat_interval must be at least 5s".into()));
+}
+
+/// Reads the duration of a rule setting.
+fn rule_duration(field: &'static str, text: &str) -> Result<Duration, RuleError> {
+    sawmill_core::parse_duration(text).map_err(|source| RuleError::Duration { field, source })
+}
+
+/// Reads the duration of an optional rule setting (`default` when absent).
+fn optional_rule_duration(
+    field: &'static str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, RuleError> {
+    text.map_or(Ok(default), |t| rule_duration(field, t))
+}
+
+fn validate_notifier(n: NotifierSpec) -> Result<Notifier, RulesError> {
+    let name = n.name.trim().to_string();
+    if name.is_empty() {
+        return Err(RulesError::EmptyNotifierName);
+    }
+    notifier_settings(&n, name.clone()).map_err(|source| RulesError::Notifier { name, source })
+}
+
+/// The notifier `name` of a spec: its type's settings, then those of every type.
+fn notifier_settings(n: &NotifierSpec, name: String) -> Result<Notifier, NotifierError> {
+    let kind = notifier_kind(n)?;
+    check_fields_of_other_kinds(n, &kind)?;
+    let repeat_interval = notifier_duration(
+        "repeat_interval",
+        n.repeat_interval.as_deref(),
+        Duration::from_secs(4 * 3600),
+    )?;
+    let group_interval = notifier_duration(
+        "group_interval",
+        n.group_interval.as_deref(),
+        Duration::from_secs(300),
+    )?;
+    if repeat_interval < MIN_REPEAT_INTERVAL {
+        return Err(NotifierError::RepeatTooShort);
     }
     let group_limit = n.group_limit.unwrap_or(5);
     if group_limit == 0 {
-        return Err(at("group_limit must be at least 1".into()));
+        return Err(NotifierError::GroupLimit);
     }
     Ok(Notifier {
         name,
@@ -417,95 +516,93 @@ fn validate_notifier(n: NotifierSpec) -> Result<Notifier, String> {
     })
 }
 
-fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, String> {
-    let name = r.name.trim().to_string();
-    if name.is_empty() {
-        return Err("name: empty; give every rule a unique name".into());
-    }
-    if name.len() > 128 || name.chars().any(char::is_control) {
-        return Err("name: at most 128 characters, no control characters".into());
-    }
-    if let Some(t) = &r.tenant {
-        check_tenant(t).map_err(|e| format!("tenant: {e}"))?;
-    }
-    let ast = sawmill_index::query::parse(&r.query).map_err(|e| format!("query: {e}"))?;
-    let matcher = Matcher::new(&ast, now).map_err(|e| format!("query: {e}"))?;
-    let window = duration("window", &r.window)?;
-    if window < Duration::from_secs(1) || window > MAX_WINDOW {
-        return Err(format!(
-            "window: {} is out of range: use 1s to 24h",
-            r.window
-        ));
-    }
-    let condition = parse_condition(&r.condition).map_err(|e| format!("condition: {e}"))?;
-    let mut seen = BTreeSet::new();
-    for field in &r.group_by {
-        check_group_field(field).map_err(|e| format!("group_by: {e}"))?;
-        if !seen.insert(field.as_str()) {
-            return Err(format!("group_by: {field:?} is listed twice"));
-        }
-    }
-    if r.group_by.len() > 8 {
-        return Err("group_by: at most 8 fields".into());
-    }
-    let for_ = match &r.for_ {
-        Some(t) => duration("for", t)?,
-        None => Duration::ZERO,
-    };
-    let keep_firing_for = match &r.keep_firing_for {
-        Some(t) => duration("keep_firing_for", t)?,
-        None => Duration::ZERO,
-    };
-    let every = match &r.every {
-        Some(t) => duration("every", t)?,
-        None => Duration::from_secs(1),
-    };
-    if every < Duration::from_secs(1) {
-        return Err("every: at least 1s".into());
-    }
-    let severity = r.severity.clone().unwrap_or_else(|| "warning".into());
-    if severity.is_empty() || severity.len() > 32 || severity.chars().any(char::is_control) {
-        return Err(format!(
-            "severity: {severity:?}: a short word such as critical, warning or info"
-        ));
-    }
-    for (k, v) in &r.labels {
-        if k.is_empty() || k.chars().any(char::is_control) || v.chars().any(char::is_control) {
-            return Err(format!(
-                "labels: {k:?} has an empty name or control characters"
-            ));
-        }
-    }
-    let mut annotations = Vec::new();
-    for (k, v) in &r.annotations {
-        let t = Template::parse(v, &r.group_by, &r.labels)
-            .map_err(|e| format!("annotations.{k}: {e}"))?;
-        annotations.push((k.clone(), t));
-    }
-    let mut notify = Vec::new();
-    for target in &r.notify {
-        let i = notifiers
-            .iter()
-            .position(|n| &n.name == target)
-            .ok_or_else(|| {
-                let known: Vec<&str> = notifiers.iter().map(|n| n.name.as_str()).collect();
-                format!("notify: no notifier named {target:?} (notifiers: {known:?})")
-            })?;
-        notify.push(i);
-    }
-    let repeat_interval = match &r.repeat_interval {
-        Some(t) => {
-            let d = duration("repeat_interval", t)?;
-            if d < Duration::from_secs(5) {
-                return Err("repeat_interval: at least 5s".into());
+/// How the notifier delivers, from `type` and that type's settings.
+fn notifier_kind(n: &NotifierSpec) -> Result<NotifierKind, NotifierError> {
+    match n.kind.as_str() {
+        "sns" => {
+            let topic_arn = n.topic_arn.clone().ok_or(NotifierError::MissingTopicArn)?;
+            if !topic_arn.starts_with("arn:") || topic_arn.split(':').count() < 6 {
+                return Err(NotifierError::TopicArn(topic_arn));
             }
-            Some(d)
+            Ok(NotifierKind::Sns {
+                topic_arn,
+                region: n.region.clone(),
+                endpoint: n.endpoint.clone(),
+            })
         }
-        None => None,
-    };
+        "webhook" => {
+            let url = n.url.clone().ok_or(NotifierError::MissingUrl)?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(NotifierError::Url(url));
+            }
+            let slack = match n.format.as_deref() {
+                None | Some("json") => false,
+                Some("slack") => true,
+                Some(other) => return Err(NotifierError::Format(other.to_string())),
+            };
+            Ok(NotifierKind::Webhook {
+                url,
+                slack,
+                headers: n.headers.clone(),
+                timeout: notifier_duration(
+                    "timeout",
+                    n.timeout.as_deref(),
+                    Duration::from_secs(10),
+                )?,
+            })
+        }
+        "log" => Ok(NotifierKind::Log),
+        other => Err(NotifierError::Kind(other.to_string())),
+    }
+}
+
+/// Settings of another type than the notifier's are refused rather than ignored.
+fn check_fields_of_other_kinds(n: &NotifierSpec, kind: &NotifierKind) -> Result<(), NotifierError> {
+    let is_sns = matches!(kind, NotifierKind::Sns { .. });
+    let is_webhook = matches!(kind, NotifierKind::Webhook { .. });
+    for (field, present, kinds) in [
+        ("topic_arn", n.topic_arn.is_some() && !is_sns, "sns"),
+        ("region", n.region.is_some() && !is_sns, "sns"),
+        ("endpoint", n.endpoint.is_some() && !is_sns, "sns"),
+        ("url", n.url.is_some() && !is_webhook, "webhook"),
+        ("format", n.format.is_some() && !is_webhook, "webhook"),
+        ("headers", !n.headers.is_empty() && !is_webhook, "webhook"),
+        ("timeout", n.timeout.is_some() && !is_webhook, "webhook"),
+    ] {
+        if present {
+            return Err(NotifierError::NotForKind { field, kinds });
+        }
+    }
+    Ok(())
+}
+
+fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, RuleError> {
+    let name = rule_name(&r.name)?;
+    if let Some(t) = &r.tenant {
+        check_tenant(t)?;
+    }
+    let matcher = Matcher::new(&sawmill_index::query::parse(&r.query)?, now)?;
+    let window = rule_window(&r.window)?;
+    let condition = parse_condition(&r.condition)?;
+    check_group_by(&r.group_by)?;
+    let for_ = optional_rule_duration("for", r.for_.as_deref(), Duration::ZERO)?;
+    let keep_firing_for = optional_rule_duration(
+        "keep_firing_for",
+        r.keep_firing_for.as_deref(),
+        Duration::ZERO,
+    )?;
+    let every = optional_rule_duration("every", r.every.as_deref(), Duration::from_secs(1))?;
+    if every < Duration::from_secs(1) {
+        return Err(RuleError::EveryTooShort);
+    }
+    let severity = rule_severity(r.severity.as_deref())?;
+    check_labels(&r.labels)?;
+    let annotations = rule_annotations(&r.annotations, &r.group_by, &r.labels)?;
+    let notify = notifier_indexes(&r.notify, notifiers)?;
+    let repeat_interval = rule_repeat_interval(r.repeat_interval.as_deref())?;
     let max_groups = r.max_groups.unwrap_or(1000);
     if max_groups == 0 || max_groups > 100_000 {
-        return Err("max_groups: between 1 and 100000".into());
+        return Err(RuleError::MaxGroups);
     }
     Ok(Rule {
         name,
@@ -526,6 +623,108 @@ fn validate_rule(r: RuleSpec, notifiers: &[Notifier], now: i64) -> Result<Rule, 
         max_groups,
         tenant: r.tenant,
     })
+}
+
+/// The rule's name, trimmed: not empty, at most 128 characters, no control characters.
+fn rule_name(name: &str) -> Result<String, RuleError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(RuleError::EmptyName);
+    }
+    if name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(RuleError::Name);
+    }
+    Ok(name.to_string())
+}
+
+/// The window a rule counts over: 1s to [`MAX_WINDOW`].
+fn rule_window(text: &str) -> Result<Duration, RuleError> {
+    let window = rule_duration("window", text)?;
+    if window < Duration::from_secs(1) || window > MAX_WINDOW {
+        return Err(RuleError::WindowRange(text.to_string()));
+    }
+    Ok(window)
+}
+
+/// The rule's own repeat interval, if it sets one: at least 5s.
+fn rule_repeat_interval(text: Option<&str>) -> Result<Option<Duration>, RuleError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let d = rule_duration("repeat_interval", text)?;
+    if d < MIN_REPEAT_INTERVAL {
+        return Err(RuleError::RepeatTooShort);
+    }
+    Ok(Some(d))
+}
+
+/// At most [`MAX_GROUP_BY`] distinct fields alerts can be grouped by.
+fn check_group_by(group_by: &[String]) -> Result<(), RuleError> {
+    let mut seen = BTreeSet::new();
+    for field in group_by {
+        check_group_field(field)?;
+        if !seen.insert(field.as_str()) {
+            return Err(RuleError::GroupedTwice(field.clone()));
+        }
+    }
+    if group_by.len() > MAX_GROUP_BY {
+        return Err(RuleError::TooManyGroupFields);
+    }
+    Ok(())
+}
+
+/// The severity (`warning` when absent): a short word without control characters.
+fn rule_severity(severity: Option<&str>) -> Result<String, RuleError> {
+    let severity = severity.unwrap_or("warning");
+    if severity.is_empty() || severity.len() > 32 || severity.chars().any(char::is_control) {
+        return Err(RuleError::Severity(severity.to_string()));
+    }
+    Ok(severity.to_string())
+}
+
+fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), RuleError> {
+    match labels.iter().find(|(k, v)| {
+        k.is_empty() || k.chars().any(char::is_control) || v.chars().any(char::is_control)
+    }) {
+        Some((k, _)) => Err(RuleError::Label(k.clone())),
+        None => Ok(()),
+    }
+}
+
+/// The annotation templates, parsed against the rule's `group_by` and labels.
+fn rule_annotations(
+    annotations: &BTreeMap<String, String>,
+    group_by: &[String],
+    labels: &BTreeMap<String, String>,
+) -> Result<Vec<(String, Template)>, RuleError> {
+    annotations
+        .iter()
+        .map(
+            |(key, text)| match Template::parse(text, group_by, labels) {
+                Ok(t) => Ok((key.clone(), t)),
+                Err(source) => Err(RuleError::Annotation {
+                    key: key.clone(),
+                    source,
+                }),
+            },
+        )
+        .collect()
+}
+
+/// The indexes in `notifiers` of the notifiers named in `notify`.
+fn notifier_indexes(notify: &[String], notifiers: &[Notifier]) -> Result<Vec<usize>, RuleError> {
+    notify
+        .iter()
+        .map(|target| {
+            notifiers
+                .iter()
+                .position(|n| &n.name == target)
+                .ok_or_else(|| RuleError::UnknownNotifier {
+                    target: target.clone(),
+                    known: notifiers.iter().map(|n| n.name.clone()).collect(),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -584,7 +783,7 @@ rules:
     }
 
     fn error_of(yaml: &str) -> String {
-        Rules::parse(yaml, 0).unwrap_err()
+        Rules::parse(yaml, 0).unwrap_err().to_string()
     }
 
     #[test]
@@ -631,6 +830,46 @@ rules:
         assert!(e.contains("url applies to type webhook only"), "{e}");
         let e = error_of("rules: [1, 2");
         assert!(!e.is_empty());
+    }
+
+    #[test]
+    fn errors_keep_the_rule_the_field_and_the_cause() {
+        let e = Rules::parse(
+            "rules:\n  - {name: r1, query: x, window: 5 parsecs, condition: '> 1'}\n",
+            0,
+        )
+        .unwrap_err();
+        let RulesError::Rule {
+            name,
+            source: RuleError::Duration { field, source },
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!((name.as_str(), *field), ("r1", "window"));
+        // the cause is the error's source, below the rule and the field
+        let cause = std::error::Error::source(&e)
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
+        assert_eq!(cause, Some(source.to_string()));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.yaml");
+        let e = Rules::load(&missing, 0).unwrap_err();
+        assert!(
+            matches!(&e, RulesError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "rules: [1, 2").unwrap();
+        let e = Rules::load(&bad, 0).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!("{}: ", bad.display())),
+            "{e}"
+        );
+        assert!(
+            matches!(&e, RulesError::File { source, .. } if matches!(**source, RulesError::Yaml(_)))
+        );
     }
 
     #[test]

@@ -17,6 +17,30 @@ use std::collections::BTreeMap;
 /// Silences at most at once.
 pub const MAX_SILENCES: usize = 10_000;
 
+/// A matcher that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MatcherError {
+    #[error("a matcher has an empty label name")]
+    EmptyName,
+    #[error("matcher {name}: invalid regex {value:?}: {source}")]
+    Regex {
+        name: String,
+        value: String,
+        source: regex::Error,
+    },
+    #[error("matcher {0:?}: write name=value, name!=value, name=~regex or name!~regex")]
+    Syntax(String),
+}
+
+/// Saved silences that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SilencesError {
+    #[error("invalid silences JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Matcher(#[from] MatcherError),
+}
+
 /// How a matcher compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatchOp {
@@ -41,16 +65,20 @@ pub struct LabelMatcher {
 }
 
 impl LabelMatcher {
-    pub fn new(name: &str, op: MatchOp, value: &str) -> Result<LabelMatcher, String> {
+    pub fn new(name: &str, op: MatchOp, value: &str) -> Result<LabelMatcher, MatcherError> {
         if name.is_empty() {
-            return Err("a matcher has an empty label name".into());
+            return Err(MatcherError::EmptyName);
         }
         let regex = match op {
             MatchOp::Regex | MatchOp::NotRegex => Some(
                 regex::RegexBuilder::new(&format!("^(?:{value})$"))
                     .size_limit(1 << 20)
                     .build()
-                    .map_err(|e| format!("matcher {name}: invalid regex {value:?}: {e}"))?,
+                    .map_err(|source| MatcherError::Regex {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                        source,
+                    })?,
             ),
             _ => None,
         };
@@ -63,7 +91,7 @@ impl LabelMatcher {
     }
 
     /// Recompiles the regex after deserialization.
-    fn prepared(self) -> Result<LabelMatcher, String> {
+    fn prepared(self) -> Result<LabelMatcher, MatcherError> {
         LabelMatcher::new(&self.name, self.op, &self.value)
     }
 
@@ -161,8 +189,8 @@ impl Silences {
     }
 
     /// Reads saved silences (regexes recompiled); expired ones are dropped.
-    pub fn from_json(bytes: &[u8], now: i64) -> Result<Silences, String> {
-        let saved: Silences = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn from_json(bytes: &[u8], now: i64) -> Result<Silences, SilencesError> {
+        let saved: Silences = serde_json::from_slice(bytes)?;
         let mut list = Vec::new();
         for mut s in saved.list {
             if s.ends_at <= now {
@@ -187,7 +215,7 @@ impl Silences {
 }
 
 /// Parses `name=value`, `name!=value`, `name=~re` or `name!~re`.
-pub fn parse_matcher(text: &str) -> Result<LabelMatcher, String> {
+pub fn parse_matcher(text: &str) -> Result<LabelMatcher, MatcherError> {
     for (sep, op) in [
         ("!~", MatchOp::NotRegex),
         ("=~", MatchOp::Regex),
@@ -199,9 +227,7 @@ pub fn parse_matcher(text: &str) -> Result<LabelMatcher, String> {
             return LabelMatcher::new(name.trim(), op, value);
         }
     }
-    Err(format!(
-        "matcher {text:?}: write name=value, name!=value, name=~regex or name!~regex"
-    ))
+    Err(MatcherError::Syntax(text.to_string()))
 }
 
 #[cfg(test)]
@@ -236,8 +262,14 @@ mod tests {
         assert!(!silence(&["host!=web-1"], 0, 10).silenced(rule, &group, 1));
         assert!(!silence(&["host!~web.*"], 0, 10).silenced(rule, &group, 1));
         assert!(silence(&["severity=warning"], 0, 10).silenced(rule, &group, 1));
-        assert!(parse_matcher("host=~(").is_err());
-        assert!(parse_matcher("nothing").is_err());
+        assert!(matches!(
+            parse_matcher("host=~("),
+            Err(MatcherError::Regex { .. })
+        ));
+        assert!(matches!(
+            parse_matcher("nothing"),
+            Err(MatcherError::Syntax(_))
+        ));
         let s = silence(&["host=~web-.*"], 0, 10);
         let back = Silences::from_json(&serde_json::to_vec(&s).unwrap(), 1).unwrap();
         assert!(back.silenced(rule, &group, 2));

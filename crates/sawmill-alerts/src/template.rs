@@ -50,6 +50,28 @@ pub struct Context<'a> {
 /// Longest template text.
 const MAX_TEMPLATE: usize = 4096;
 
+/// Why a template cannot be used; the message says what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("longer than {MAX_TEMPLATE} bytes")]
+    TooLong,
+    #[error("{{{{ at byte {0} is never closed with }}}}")]
+    Unclosed(usize),
+    #[error("{{{{{name}}}}}: {field:?} is not in group_by {group_by:?}")]
+    NotGrouped {
+        name: String,
+        field: String,
+        group_by: Vec<String>,
+    },
+    #[error("{{{{{name}}}}}: the rule has no label {label:?}")]
+    NoLabel { name: String, label: String },
+    #[error(
+        "unknown variable {{{{{0}}}}}: use count, rule, severity, state, condition, threshold, \
+         window, starts_at, group.<field> or labels.<name>"
+    )]
+    UnknownVariable(String),
+}
+
 impl Template {
     /// Parses `text`; `group_by` and `labels` are the rule's, which `group.*` and `labels.*`
     /// must name.
@@ -57,9 +79,9 @@ impl Template {
         text: &str,
         group_by: &[String],
         labels: &BTreeMap<String, String>,
-    ) -> Result<Template, String> {
+    ) -> Result<Template, TemplateError> {
         if text.len() > MAX_TEMPLATE {
-            return Err(format!("longer than {MAX_TEMPLATE} bytes"));
+            return Err(TemplateError::TooLong);
         }
         let mut parts = Vec::new();
         let mut rest = text;
@@ -68,43 +90,14 @@ impl Template {
                 parts.push(Part::Text(rest[..open].to_string()));
             }
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| {
-                format!(
-                    "{{{{ at byte {} is never closed with }}}}",
-                    text.len() - rest.len() + open
-                )
-            })?;
-            let name = after[..close].trim();
-            let var = match name {
-                "count" => Var::Count,
-                "rule" => Var::Rule,
-                "severity" => Var::Severity,
-                "state" => Var::State,
-                "condition" => Var::Condition,
-                "threshold" => Var::Threshold,
-                "window" => Var::Window,
-                "starts_at" => Var::StartsAt,
-                _ => {
-                    if let Some(field) = name.strip_prefix("group.") {
-                        if !group_by.iter().any(|g| g == field) {
-                            return Err(format!(
-                                "{{{{{name}}}}}: {field:?} is not in group_by {group_by:?}"
-                            ));
-                        }
-                        Var::Group(field.to_string())
-                    } else if let Some(label) = name.strip_prefix("labels.") {
-                        if !labels.contains_key(label) {
-                            return Err(format!("{{{{{name}}}}}: the rule has no label {label:?}"));
-                        }
-                        Var::Label(label.to_string())
-                    } else {
-                        return Err(format!(
-                            "unknown variable {{{{{name}}}}}: use count, rule, severity, state, condition, threshold, window, starts_at, group.<field> or labels.<name>"
-                        ));
-                    }
-                }
-            };
-            parts.push(Part::Var(var));
+            let close = after
+                .find("}}")
+                .ok_or(TemplateError::Unclosed(text.len() - rest.len() + open))?;
+            parts.push(Part::Var(variable(
+                after[..close].trim(),
+                group_by,
+                labels,
+            )?));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
@@ -138,6 +131,46 @@ impl Template {
     }
 }
 
+/// The variable `name` names, checked against the rule's `group_by` and `labels`.
+fn variable(
+    name: &str,
+    group_by: &[String],
+    labels: &BTreeMap<String, String>,
+) -> Result<Var, TemplateError> {
+    Ok(match name {
+        "count" => Var::Count,
+        "rule" => Var::Rule,
+        "severity" => Var::Severity,
+        "state" => Var::State,
+        "condition" => Var::Condition,
+        "threshold" => Var::Threshold,
+        "window" => Var::Window,
+        "starts_at" => Var::StartsAt,
+        _ => {
+            if let Some(field) = name.strip_prefix("group.") {
+                if !group_by.iter().any(|g| g == field) {
+                    return Err(TemplateError::NotGrouped {
+                        name: name.to_string(),
+                        field: field.to_string(),
+                        group_by: group_by.to_vec(),
+                    });
+                }
+                Var::Group(field.to_string())
+            } else if let Some(label) = name.strip_prefix("labels.") {
+                if !labels.contains_key(label) {
+                    return Err(TemplateError::NoLabel {
+                        name: name.to_string(),
+                        label: label.to_string(),
+                    });
+                }
+                Var::Label(label.to_string())
+            } else {
+                return Err(TemplateError::UnknownVariable(name.to_string()));
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,17 +202,23 @@ mod tests {
         assert!(
             Template::parse("{{group.az}}", &["host".to_string()], &labels)
                 .unwrap_err()
-                .contains("group_by")
+                .to_string()
+                .contains("{{group.az}}: \"az\" is not in group_by [\"host\"]")
         );
         assert!(Template::parse("{{labels.x}}", &[], &labels)
             .unwrap_err()
+            .to_string()
             .contains("no label"));
         assert!(Template::parse("{{counts}}", &[], &labels)
             .unwrap_err()
-            .contains("unknown variable"));
-        assert!(Template::parse("{{count", &[], &labels)
-            .unwrap_err()
-            .contains("never closed"));
+            .to_string()
+            .contains("unknown variable {{counts}}"));
+        assert_eq!(
+            Template::parse("x {{count", &[], &labels)
+                .unwrap_err()
+                .to_string(),
+            "{{ at byte 2 is never closed with }}"
+        );
         assert_eq!(
             Template::parse("plain", &[], &labels)
                 .unwrap()

@@ -15,16 +15,17 @@
 //! a replay lands on the same outbox entry (same fingerprint and sequence) and is sent once.
 
 use crate::engine::{Engine, Snapshot};
-use crate::outbox::{Entry, Outbox};
+use crate::now_nanos;
+use crate::outbox::{Entry, Outbox, OutboxError};
 use crate::rules::{Rule, Rules};
 use crate::silence::Silences;
 use parking_lot::{Mutex, RwLock};
-use sawmill_core::record::{event_lines, RecordHeader};
+use sawmill_core::record::{event_lines, RecordError, RecordHeader};
 use sawmill_core::Event;
 use sawmill_index::matcher::EventView;
-use sawmill_wal::Wal;
+use sawmill_wal::{Wal, WalError};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -41,6 +42,45 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 const SAVE_EVERY: Duration = Duration::from_secs(5);
 /// A record not handed over within this long is read from the WAL.
 const HANDOVER_GRACE: Duration = Duration::from_millis(300);
+
+/// Why alerting could not start, or the worker could not read the WAL or keep its state.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    ReadState {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    CorruptState {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot save alert state to {}: {source}", path.display())]
+    SaveState {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the alert state: {0}")]
+    EncodeState(#[source] serde_json::Error),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    #[error("cannot start the alert thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("read wal from {position}: {source}")]
+    ReadWal { position: u64, source: WalError },
+    #[error("wal record {first_seq}: {source}")]
+    Record { first_seq: u64, source: RecordError },
+    #[error("cannot hand the rules to the alert worker: {0}")]
+    Handover(#[from] tokio::task::JoinError),
+    #[error("the alert worker stopped")]
+    Stopped,
+}
 
 /// The matches of one record.
 pub struct Matches {
@@ -141,7 +181,7 @@ impl AlertHandle {
     }
 
     /// Installs new rules (already validated); returns once the engine uses them.
-    pub async fn reload(&self, rules: Arc<Rules>) -> Result<(), String> {
+    pub async fn reload(&self, rules: Arc<Rules>) -> Result<(), AlertError> {
         {
             let mut r = self.shared.rules.write();
             r.0 += 1;
@@ -150,10 +190,9 @@ impl AlertHandle {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let sender = self.tx.clone();
         tokio::task::spawn_blocking(move || sender.send(Msg::Reload(rules, tx)))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|_| "the alert worker stopped".to_string())?;
-        rx.await.map_err(|_| "the alert worker stopped".to_string())
+            .await?
+            .map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)
     }
 
     pub fn rules(&self) -> Arc<Rules> {
@@ -194,14 +233,38 @@ struct Saved {
     snapshot: Snapshot,
 }
 
+impl Saved {
+    /// The saved state at `path`; `None` when there is none yet.
+    fn load(path: &Path) -> Result<Option<Saved>, AlertError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| {
+                AlertError::CorruptState {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(AlertError::ReadState {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the state to `path` durably.
+    fn save(&self, path: &Path) -> Result<(), AlertError> {
+        let bytes = serde_json::to_vec(self).map_err(AlertError::EncodeState)?;
+        sawmill_core::durable::replace_file(path, &bytes).map_err(|source| AlertError::SaveState {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
 /// The running worker.
 pub struct AlertWorker {
     handle: AlertHandle,
     thread: Option<JoinHandle<()>>,
-}
-
-fn now_nanos() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
 }
 
 impl AlertWorker {
@@ -211,12 +274,12 @@ impl AlertWorker {
         rules: Arc<Rules>,
         silences: Silences,
         dir: PathBuf,
-    ) -> Result<AlertWorker, String> {
+    ) -> Result<AlertWorker, AlertError> {
         let (mut worker, handle) = Worker::open(wal, rules, silences, dir)?;
         let thread = std::thread::Builder::new()
             .name("sawmill-alerts".into())
             .spawn(move || worker.run())
-            .map_err(|e| format!("cannot start the alert thread: {e}"))?;
+            .map_err(AlertError::Thread)?;
         Ok(AlertWorker {
             handle,
             thread: Some(thread),
@@ -260,21 +323,18 @@ impl Worker {
         rules: Arc<Rules>,
         silences: Silences,
         dir: PathBuf,
-    ) -> Result<(Worker, AlertHandle), String> {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    ) -> Result<(Worker, AlertHandle), AlertError> {
+        std::fs::create_dir_all(&dir).map_err(|source| AlertError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
         let state_path = dir.join("state.json");
         let now = now_nanos();
-        let saved: Saved = match std::fs::read(&state_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved {
-                // nothing to replay: start at the end of the WAL
-                position: wal.durable_seq(),
-                ..Default::default()
-            },
-            Err(e) => return Err(format!("cannot read {}: {e}", state_path.display())),
-        };
+        // without a saved state there is nothing to replay: start at the end of the WAL
+        let saved = Saved::load(&state_path)?.unwrap_or_else(|| Saved {
+            position: wal.durable_seq(),
+            ..Default::default()
+        });
         let outbox = Arc::new(Outbox::open(&dir)?);
         let position = saved.position.max(wal.first_seq());
         let shared = Arc::new(Shared {
@@ -370,9 +430,11 @@ impl Worker {
         }
     }
 
-    fn error(&self, e: String) {
-        tracing::error!(error = %e, "alerting");
-        *self.shared.last_error.lock() = Some(e);
+    /// Logs an error and shows it in the API's status as the last error.
+    fn error(&self, e: impl std::fmt::Display) {
+        let message = e.to_string();
+        tracing::error!(error = %message, "alerting");
+        *self.shared.last_error.lock() = Some(message);
     }
 
     fn record(
@@ -380,7 +442,7 @@ impl Worker {
         first_seq: u64,
         count: u64,
         matches: Option<Matches>,
-    ) -> Result<(), String> {
+    ) -> Result<(), AlertError> {
         let end = first_seq + count;
         if end <= self.position {
             return Ok(());
@@ -421,18 +483,19 @@ impl Worker {
     }
 
     /// Counts the WAL's events from the position up to `target`.
-    fn catch_up(&mut self, target: u64) -> Result<(), String> {
+    fn catch_up(&mut self, target: u64) -> Result<(), AlertError> {
         if target <= self.position {
             return Ok(());
         }
         let rules = self.engine.rules().clone();
         let now = now_nanos();
+        let read_error = |position| move |source| AlertError::ReadWal { position, source };
         let reader = self
             .wal
             .read_from(self.position)
-            .map_err(|e| format!("read wal from {}: {e}", self.position))?;
+            .map_err(read_error(self.position))?;
         for record in reader {
-            let record = record.map_err(|e| format!("read wal: {e}"))?;
+            let record = record.map_err(read_error(self.position))?;
             let (first, end) = (record.first_seq, record.end_seq());
             if end <= self.position {
                 continue;
@@ -456,10 +519,13 @@ impl Worker {
         rules: &Rules,
         record: &sawmill_wal::Record,
         now: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), AlertError> {
         let first = record.first_seq;
-        let (header, body) = RecordHeader::decode(&record.payload)
-            .map_err(|e| format!("wal record {first}: {e}"))?;
+        let (header, body) =
+            RecordHeader::decode(&record.payload).map_err(|source| AlertError::Record {
+                first_seq: first,
+                source,
+            })?;
         // decided once per record; no rule for this tenant: nothing to parse
         let applicable = applicable_rules(rules, &header.tenant);
         if applicable.is_empty() {
@@ -537,16 +603,8 @@ impl Worker {
             position: self.position,
             snapshot: self.engine.snapshot(),
         };
-        let write = || -> Result<(), String> {
-            let bytes = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
-            let tmp = self.state_path.with_extension("json.tmp");
-            let mut f = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
-            std::io::Write::write_all(&mut f, &bytes).map_err(|e| e.to_string())?;
-            f.sync_all().map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, &self.state_path).map_err(|e| e.to_string())
-        };
-        if let Err(e) = write() {
-            self.error(format!("cannot save alert state: {e}"));
+        if let Err(e) = saved.save(&self.state_path) {
+            self.error(e);
         }
     }
 

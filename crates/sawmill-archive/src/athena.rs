@@ -20,13 +20,62 @@ pub struct AthenaOptions {
     pub first_day: String,
 }
 
+/// An option the DDL cannot be written with; the message says what to use instead.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AthenaError {
+    #[error("the S3 bucket name is empty: set the archive's bucket")]
+    EmptyBucket,
+    #[error("{bucket:?} is not a valid S3 bucket name: {rule}")]
+    InvalidBucket { bucket: String, rule: &'static str },
+    #[error("the Athena {what} name is empty")]
+    EmptyName { what: &'static str },
+    #[error("the Athena {what} name is {len} characters long; Athena allows at most 255")]
+    NameTooLong { what: &'static str, len: usize },
+    #[error(
+        "{name:?} is not a valid Athena {what} name: use only lowercase letters, digits and '_'{}",
+        lowercase_hint(name)
+    )]
+    InvalidName { what: &'static str, name: String },
+    #[error("first day {0:?} is not a date written YYYY-MM-DD (for example 2026-01-31)")]
+    InvalidDay(String),
+    #[error(
+        "archive prefix {0:?} contains a single quote, which cannot appear in an Athena \
+         LOCATION; choose a prefix without '"
+    )]
+    QuoteInPrefix(String),
+    #[error(
+        "archive prefix {0:?} contains a backslash, which Athena reads as an escape in a \
+         LOCATION; choose a prefix without \\"
+    )]
+    BackslashInPrefix(String),
+    #[error("archive prefix {0:?} contains control characters; choose a prefix without them")]
+    ControlInPrefix(String),
+}
+
+/// ` (Athena lowercases names: use "x")` for a name that is only wrong by its case.
+fn lowercase_hint(name: &str) -> String {
+    if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        format!(
+            " (Athena lowercases names: use {:?})",
+            name.to_ascii_lowercase()
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// Checks an S3 bucket name: 3 to 63 characters, lowercase letters, digits, `.` and `-`,
 /// starting and ending with a letter or digit, no `..`, not an IPv4 address.
-fn check_bucket(bucket: &str) -> Result<(), String> {
+fn check_bucket(bucket: &str) -> Result<(), AthenaError> {
     if bucket.is_empty() {
-        return Err("the S3 bucket name is empty: set the archive's bucket".to_string());
+        return Err(AthenaError::EmptyBucket);
     }
-    let bad = |why: &str| Err(format!("{bucket:?} is not a valid S3 bucket name: {why}"));
+    let bad = |rule| {
+        Err(AthenaError::InvalidBucket {
+            bucket: bucket.to_string(),
+            rule,
+        })
+    };
     if !(3..=63).contains(&bucket.len()) {
         return bad("bucket names are 3 to 63 characters long");
     }
@@ -50,40 +99,31 @@ fn check_bucket(bucket: &str) -> Result<(), String> {
 }
 
 /// Checks a table or database name; `what` names it in the message.
-fn check_name(what: &str, name: &str) -> Result<(), String> {
+fn check_name(what: &'static str, name: &str) -> Result<(), AthenaError> {
     if name.is_empty() {
-        return Err(format!("the Athena {what} name is empty"));
+        return Err(AthenaError::EmptyName { what });
     }
     if name.len() > 255 {
-        return Err(format!(
-            "the Athena {what} name is {} characters long; Athena allows at most 255",
-            name.len()
-        ));
+        return Err(AthenaError::NameTooLong {
+            what,
+            len: name.len(),
+        });
     }
     if !name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
-        let hint = if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            format!(
-                " (Athena lowercases names: use {:?})",
-                name.to_ascii_lowercase()
-            )
-        } else {
-            String::new()
-        };
-        return Err(format!(
-            "{name:?} is not a valid Athena {what} name: use only lowercase letters, digits and \
-             '_'{hint}"
-        ));
+        return Err(AthenaError::InvalidName {
+            what,
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
 
 /// Parses `YYYY-MM-DD`.
-fn parse_day(day: &str) -> Result<Date, String> {
-    let bad =
-        || format!("first day {day:?} is not a date written YYYY-MM-DD (for example 2026-01-31)");
+fn parse_day(day: &str) -> Result<Date, AthenaError> {
+    let bad = || AthenaError::InvalidDay(day.to_string());
     let b = day.as_bytes();
     let shaped = b.len() == 10
         && b.iter().enumerate().all(|(i, c)| {
@@ -104,31 +144,23 @@ fn parse_day(day: &str) -> Result<Date, String> {
 }
 
 /// The archive prefix trimmed of `/`, checked for characters the DDL cannot carry.
-fn check_prefix(prefix: &str) -> Result<&str, String> {
+fn check_prefix(prefix: &str) -> Result<&str, AthenaError> {
     let prefix = prefix.trim_matches('/');
     if prefix.contains('\'') {
-        return Err(format!(
-            "archive prefix {prefix:?} contains a single quote, which cannot appear in an Athena \
-             LOCATION; choose a prefix without '"
-        ));
+        return Err(AthenaError::QuoteInPrefix(prefix.to_string()));
     }
     if prefix.contains('\\') {
-        return Err(format!(
-            "archive prefix {prefix:?} contains a backslash, which Athena reads as an escape in \
-             a LOCATION; choose a prefix without \\"
-        ));
+        return Err(AthenaError::BackslashInPrefix(prefix.to_string()));
     }
     if prefix.chars().any(char::is_control) {
-        return Err(format!(
-            "archive prefix {prefix:?} contains control characters; choose a prefix without them"
-        ));
+        return Err(AthenaError::ControlInPrefix(prefix.to_string()));
     }
     Ok(prefix)
 }
 
 /// The `CREATE EXTERNAL TABLE IF NOT EXISTS` statement for the archive described by `o`,
 /// preceded by `--` comments on how to query it. `Err` names the invalid option.
-pub fn create_table_ddl(o: &AthenaOptions) -> Result<String, String> {
+pub fn create_table_ddl(o: &AthenaOptions) -> Result<String, AthenaError> {
     check_bucket(&o.bucket)?;
     check_name("table", &o.table)?;
     if let Some(db) = &o.database {
@@ -221,7 +253,7 @@ mod tests {
         }
     }
 
-    fn ddl(f: impl FnOnce(&mut AthenaOptions)) -> Result<String, String> {
+    fn ddl(f: impl FnOnce(&mut AthenaOptions)) -> Result<String, AthenaError> {
         let mut o = options();
         f(&mut o);
         create_table_ddl(&o)
@@ -236,7 +268,10 @@ mod tests {
 
     fn err(f: impl FnOnce(&mut AthenaOptions), needle: &str) {
         match ddl(f) {
-            Err(e) => assert!(e.contains(needle), "{e:?} should contain {needle:?}"),
+            Err(e) => assert!(
+                e.to_string().contains(needle),
+                "{e:?} should contain {needle:?}"
+            ),
             Ok(d) => panic!("accepted:\n{d}"),
         }
     }

@@ -197,9 +197,7 @@ impl Batcher {
         writer.flush()?;
         // not fsynced: a spool file is rebuilt from the WAL after a crash, and the store
         // makes the object durable
-        let file = writer
-            .into_inner()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
         let compressed_bytes = file.metadata()?.len();
         Ok(Sealed {
             tenant: key.0.clone(),

@@ -20,9 +20,13 @@ pub mod state;
 pub mod store;
 pub mod worker;
 
+pub use athena::AthenaError;
 pub use batcher::BatchLimits;
+pub use lifecycle::LifecycleError;
 pub use s3::{LifecycleChange, S3Settings, S3Store};
+pub use state::StateError;
 pub use store::{FsStore, ObjectInfo, ObjectStore, Readability, StoreError};
 pub use worker::{
-    ArchiveConfig, ArchiveHandle, ArchiveStats, ArchiveWorker, FlushReport, DEFAULT_CATCH_UP_LAG,
+    ArchiveConfig, ArchiveError, ArchiveHandle, ArchiveStats, ArchiveWorker, FlushReport,
+    DEFAULT_CATCH_UP_LAG,
 };

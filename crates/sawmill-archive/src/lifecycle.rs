@@ -3,6 +3,7 @@
 //! archive objects to cheaper storage classes as they age, expires them, and aborts incomplete
 //! multipart uploads.
 
+use sawmill_core::fnv1a64;
 use serde::{Deserialize, Serialize};
 
 /// Days S3 bills at least for an object in STANDARD_IA, and the earliest day after creation a
@@ -53,10 +54,47 @@ impl Default for LifecycleSettings {
 }
 
 /// One transition tier: its setting, its storage class and its day (`0`: not used).
-struct Tier {
-    field: &'static str,
-    storage_class: &'static str,
-    days: u32,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// The setting under `[archive.lifecycle]`.
+    pub field: &'static str,
+    pub storage_class: &'static str,
+    pub days: u32,
+}
+
+/// Settings S3 would refuse or that make no sense; each message names the setting and what to
+/// do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(
+        "archive.lifecycle.infrequent_access_after_days = {days}: S3 refuses transitions to \
+         STANDARD_IA earlier than {IA_MIN_DAYS} days after an object is written; set it to \
+         {IA_MIN_DAYS} or more, or to 0 to skip the STANDARD_IA tier"
+    )]
+    InfrequentAccessTooEarly { days: u32 },
+    #[error(
+        "archive.lifecycle.{} = {} must be greater than archive.lifecycle.{} = {}: objects move \
+         to STANDARD_IA, then GLACIER_IR, then DEEP_ARCHIVE, each step later than the one \
+         before; raise it above {}, or set it to 0 to skip the {} tier",
+        tier.field, tier.days, before.field, before.days, before.days, tier.storage_class
+    )]
+    TiersOutOfOrder { tier: Tier, before: Tier },
+    #[error(
+        "archive.lifecycle.{} = {} is only {} days after \
+         archive.lifecycle.infrequent_access_after_days = {ia_days}: S3 requires objects to stay \
+         at least {IA_MIN_DAYS} days in STANDARD_IA before a transition to a Glacier class; set \
+         it to {} or more, or to 0 to skip the {} tier",
+        glacier.field, glacier.days, glacier.days - ia_days, ia_days.saturating_add(IA_MIN_DAYS),
+        glacier.storage_class
+    )]
+    GlacierTooSoonAfterInfrequentAccess { glacier: Tier, ia_days: u32 },
+    #[error(
+        "archive.lifecycle.expire_after_days = {expire_days} must be greater than \
+         archive.lifecycle.{} = {}: objects would expire before or when they move to {}; raise \
+         it above {}, set it to 0 to never expire, or set {} to 0",
+        last.field, last.days, last.storage_class, last.days, last.field
+    )]
+    ExpiryBeforeLastTier { expire_days: u32, last: Tier },
 }
 
 impl LifecycleSettings {
@@ -81,141 +119,158 @@ impl LifecycleSettings {
         ]
     }
 
+    /// The tiers in use (a day above 0), in their required order.
+    fn used_tiers(&self) -> Vec<Tier> {
+        self.tiers().into_iter().filter(|t| t.days > 0).collect()
+    }
+
+    /// The expiry day, if objects expire.
+    fn expiry(&self) -> Option<u32> {
+        (self.expire_after_days > 0).then_some(self.expire_after_days)
+    }
+
     /// Checks the settings. `Err` for settings S3 would refuse or that make no sense, naming
     /// the setting and what to do; `Ok` with one readable sentence per legal but costly choice
     /// (objects leaving a storage class before its minimum billed duration).
     ///
     /// When `manage` is `false` the settings are not used and nothing is checked.
-    pub fn validate(&self) -> Result<Vec<String>, String> {
+    pub fn validate(&self) -> Result<Vec<String>, LifecycleError> {
         if !self.manage {
             return Ok(Vec::new());
         }
-        let ia = self.infrequent_access_after_days;
-        let glacier_ir = self.glacier_ir_after_days;
-        let deep_archive = self.deep_archive_after_days;
-        let expire = self.expire_after_days;
-
-        if ia > 0 && ia < IA_MIN_DAYS {
-            return Err(format!(
-                "archive.lifecycle.infrequent_access_after_days = {ia}: S3 refuses transitions \
-                 to STANDARD_IA earlier than {IA_MIN_DAYS} days after an object is written; set \
-                 it to {IA_MIN_DAYS} or more, or to 0 to skip the STANDARD_IA tier"
-            ));
-        }
-
-        let tiers = self.tiers();
-        let used: Vec<&Tier> = tiers.iter().filter(|t| t.days > 0).collect();
-        for pair in used.windows(2) {
-            let (before, after) = (pair[0], pair[1]);
-            if after.days <= before.days {
-                return Err(format!(
-                    "archive.lifecycle.{} = {} must be greater than archive.lifecycle.{} = {}: \
-                     objects move to STANDARD_IA, then GLACIER_IR, then DEEP_ARCHIVE, each step \
-                     later than the one before; raise it above {}, or set it to 0 to skip the {} \
-                     tier",
-                    after.field,
-                    after.days,
-                    before.field,
-                    before.days,
-                    before.days,
-                    after.storage_class
-                ));
-            }
-        }
-
-        if ia > 0 {
-            // The first Glacier tier after STANDARD_IA; later ones are later still.
-            if let Some(glacier) = used.iter().find(|t| t.days > ia) {
-                let gap = glacier.days - ia;
-                if gap < IA_MIN_DAYS {
-                    return Err(format!(
-                        "archive.lifecycle.{} = {} is only {gap} days after \
-                         archive.lifecycle.infrequent_access_after_days = {ia}: S3 requires \
-                         objects to stay at least {IA_MIN_DAYS} days in STANDARD_IA before a \
-                         transition to a Glacier class; set it to {} or more, or to 0 to skip \
-                         the {} tier",
-                        glacier.field,
-                        glacier.days,
-                        ia.saturating_add(IA_MIN_DAYS),
-                        glacier.storage_class
-                    ));
-                }
-            }
-        }
-
-        if let Some(last) = used.last() {
-            if expire > 0 && expire <= last.days {
-                return Err(format!(
-                    "archive.lifecycle.expire_after_days = {expire} must be greater than \
-                     archive.lifecycle.{} = {}: objects would expire before or when they move to \
-                     {}; raise it above {}, set it to 0 to never expire, or set {} to 0",
-                    last.field, last.days, last.storage_class, last.days, last.field
-                ));
-            }
-        }
-
-        let mut warnings = Vec::new();
-        let expiry = (expire > 0).then_some(expire);
-
-        if ia > 0 && glacier_ir == 0 && deep_archive == 0 {
-            if let Some(expire) = expiry {
-                let stay = expire - ia;
-                if stay < IA_MIN_DAYS {
-                    warnings.push(format!(
-                        "Objects expire {stay} days after moving to STANDARD_IA \
-                         (archive.lifecycle.infrequent_access_after_days = {ia}, \
-                         expire_after_days = {expire}), but STANDARD_IA bills at least \
-                         {IA_MIN_DAYS} days per object, so early-deletion charges apply. Expire at \
-                         {} days or later, or skip STANDARD_IA with \
-                         infrequent_access_after_days = 0.",
-                        ia.saturating_add(IA_MIN_DAYS)
-                    ));
-                }
-            }
-        }
-
-        if glacier_ir > 0 {
-            let next = if deep_archive > 0 {
-                Some((
-                    "move to DEEP_ARCHIVE",
-                    "deep_archive_after_days",
-                    deep_archive,
-                ))
-            } else {
-                expiry.map(|e| ("expire", "expire_after_days", e))
-            };
-            if let Some((what, field, days)) = next {
-                let stay = days - glacier_ir;
-                if stay < GLACIER_IR_MIN_DAYS {
-                    warnings.push(format!(
-                        "Objects {what} {stay} days after moving to GLACIER_IR \
-                         (archive.lifecycle.glacier_ir_after_days = {glacier_ir}, {field} = \
-                         {days}), but GLACIER_IR bills at least {GLACIER_IR_MIN_DAYS} days per \
-                         object, so early-deletion charges apply. Set {field} to {} or more.",
-                        glacier_ir.saturating_add(GLACIER_IR_MIN_DAYS)
-                    ));
-                }
-            }
-        }
-
-        if deep_archive > 0 {
-            if let Some(expire) = expiry {
-                let stay = expire - deep_archive;
-                if stay < DEEP_ARCHIVE_MIN_DAYS {
-                    warnings.push(format!(
-                        "Objects expire {stay} days after moving to DEEP_ARCHIVE \
-                         (archive.lifecycle.deep_archive_after_days = {deep_archive}, \
-                         expire_after_days = {expire}), but DEEP_ARCHIVE bills at least \
-                         {DEEP_ARCHIVE_MIN_DAYS} days per object, so early-deletion charges \
-                         apply. Set expire_after_days to {} or more.",
-                        deep_archive.saturating_add(DEEP_ARCHIVE_MIN_DAYS)
-                    ));
-                }
-            }
-        }
-
-        Ok(warnings)
+        self.check_infrequent_access_minimum()?;
+        let used = self.used_tiers();
+        check_tier_order(&used)?;
+        self.check_stay_in_infrequent_access(&used)?;
+        self.check_expiry_after_tiers(&used)?;
+        Ok(self.early_deletion_warnings())
     }
+
+    /// S3 refuses STANDARD_IA before day 30.
+    fn check_infrequent_access_minimum(&self) -> Result<(), LifecycleError> {
+        let days = self.infrequent_access_after_days;
+        if days > 0 && days < IA_MIN_DAYS {
+            return Err(LifecycleError::InfrequentAccessTooEarly { days });
+        }
+        Ok(())
+    }
+
+    /// S3 keeps objects 30 days in STANDARD_IA before a Glacier class.
+    fn check_stay_in_infrequent_access(&self, used: &[Tier]) -> Result<(), LifecycleError> {
+        let ia_days = self.infrequent_access_after_days;
+        if ia_days == 0 {
+            return Ok(());
+        }
+        // The first Glacier tier after STANDARD_IA; later ones are later still.
+        match used.iter().find(|t| t.days > ia_days) {
+            Some(&glacier) if glacier.days - ia_days < IA_MIN_DAYS => {
+                Err(LifecycleError::GlacierTooSoonAfterInfrequentAccess { glacier, ia_days })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Objects expire after their last move, if they expire.
+    fn check_expiry_after_tiers(&self, used: &[Tier]) -> Result<(), LifecycleError> {
+        match (self.expiry(), used.last()) {
+            (Some(expire_days), Some(&last)) if expire_days <= last.days => {
+                Err(LifecycleError::ExpiryBeforeLastTier { expire_days, last })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One sentence per storage class objects leave (by a move or by expiry) before its
+    /// minimum billed duration.
+    fn early_deletion_warnings(&self) -> Vec<String> {
+        [
+            self.early_exit_from_infrequent_access(),
+            self.early_exit_from_glacier_ir(),
+            self.early_exit_from_deep_archive(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// STANDARD_IA as the only tier, with expiry less than 30 days after it.
+    fn early_exit_from_infrequent_access(&self) -> Option<String> {
+        if self.glacier_ir_after_days > 0 || self.deep_archive_after_days > 0 {
+            return None;
+        }
+        let ia = self.infrequent_access_after_days;
+        let (stay, expire) = self.early_expiry(ia, IA_MIN_DAYS)?;
+        Some(format!(
+            "Objects expire {stay} days after moving to STANDARD_IA \
+             (archive.lifecycle.infrequent_access_after_days = {ia}, expire_after_days = \
+             {expire}), but STANDARD_IA bills at least {IA_MIN_DAYS} days per object, so \
+             early-deletion charges apply. Expire at {} days or later, or skip STANDARD_IA with \
+             infrequent_access_after_days = 0.",
+            ia.saturating_add(IA_MIN_DAYS)
+        ))
+    }
+
+    /// Objects leaving GLACIER_IR (to DEEP_ARCHIVE, or by expiry) within 90 days.
+    fn early_exit_from_glacier_ir(&self) -> Option<String> {
+        let glacier_ir = self.glacier_ir_after_days;
+        if glacier_ir == 0 {
+            return None;
+        }
+        let (what, field, days) = if self.deep_archive_after_days > 0 {
+            (
+                "move to DEEP_ARCHIVE",
+                "deep_archive_after_days",
+                self.deep_archive_after_days,
+            )
+        } else {
+            ("expire", "expire_after_days", self.expiry()?)
+        };
+        let stay = days.checked_sub(glacier_ir)?;
+        (stay < GLACIER_IR_MIN_DAYS).then(|| {
+            format!(
+                "Objects {what} {stay} days after moving to GLACIER_IR \
+                 (archive.lifecycle.glacier_ir_after_days = {glacier_ir}, {field} = {days}), but \
+                 GLACIER_IR bills at least {GLACIER_IR_MIN_DAYS} days per object, so \
+                 early-deletion charges apply. Set {field} to {} or more.",
+                glacier_ir.saturating_add(GLACIER_IR_MIN_DAYS)
+            )
+        })
+    }
+
+    /// Objects expiring within 180 days of their move to DEEP_ARCHIVE.
+    fn early_exit_from_deep_archive(&self) -> Option<String> {
+        let deep_archive = self.deep_archive_after_days;
+        let (stay, expire) = self.early_expiry(deep_archive, DEEP_ARCHIVE_MIN_DAYS)?;
+        Some(format!(
+            "Objects expire {stay} days after moving to DEEP_ARCHIVE \
+             (archive.lifecycle.deep_archive_after_days = {deep_archive}, expire_after_days = \
+             {expire}), but DEEP_ARCHIVE bills at least {DEEP_ARCHIVE_MIN_DAYS} days per object, \
+             so early-deletion charges apply. Set expire_after_days to {} or more.",
+            deep_archive.saturating_add(DEEP_ARCHIVE_MIN_DAYS)
+        ))
+    }
+
+    /// For objects moved to a storage class on day `entered` (`0`: never) that expire less than
+    /// `min_days` later: how long they stay in it, and the expiry day.
+    fn early_expiry(&self, entered: u32, min_days: u32) -> Option<(u32, u32)> {
+        if entered == 0 {
+            return None;
+        }
+        let expire = self.expiry()?;
+        let stay = expire.checked_sub(entered)?;
+        (stay < min_days).then_some((stay, expire))
+    }
+}
+
+/// Each tier in use comes later than the one before.
+fn check_tier_order(used: &[Tier]) -> Result<(), LifecycleError> {
+    for pair in used.windows(2) {
+        let (before, tier) = (pair[0], pair[1]);
+        if tier.days <= before.days {
+            return Err(LifecycleError::TiersOutOfOrder { tier, before });
+        }
+    }
+    Ok(())
 }
 
 /// One rule of a bucket lifecycle configuration, as in the JSON of S3's
@@ -286,16 +341,6 @@ pub struct AbortIncompleteMultipartUpload {
     pub days_after_initiation: u32,
 }
 
-/// 64-bit FNV-1a of `bytes`.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
-}
-
 /// The ID of sawmill's lifecycle rule for the archive under `prefix`: `sawmill-tiers` for an
 /// empty prefix, else `sawmill-tiers:<prefix>` (prefix trimmed of `/`). IDs longer than S3's
 /// 255 characters keep their start and end with `~` and a hash of the whole prefix, so
@@ -328,9 +373,8 @@ pub fn rule(settings: &LifecycleSettings, prefix: &str) -> LifecycleRule {
         format!("{trimmed}/")
     };
     let mut transitions: Vec<Transition> = settings
-        .tiers()
+        .used_tiers()
         .into_iter()
-        .filter(|t| t.days > 0)
         .map(|t| Transition {
             days: t.days,
             storage_class: t.storage_class.to_string(),
@@ -359,19 +403,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn with(f: impl FnOnce(&mut LifecycleSettings)) -> LifecycleSettings {
-        let mut s = LifecycleSettings::default();
-        f(&mut s);
-        s
+    /// The default settings with these days for STANDARD_IA, GLACIER_IR, DEEP_ARCHIVE and
+    /// expiry.
+    fn days(ia: u32, glacier_ir: u32, deep_archive: u32, expire: u32) -> LifecycleSettings {
+        LifecycleSettings {
+            infrequent_access_after_days: ia,
+            glacier_ir_after_days: glacier_ir,
+            deep_archive_after_days: deep_archive,
+            expire_after_days: expire,
+            ..LifecycleSettings::default()
+        }
     }
 
-    fn rejected(s: &LifecycleSettings, field: &str) {
-        match s.validate() {
-            Err(e) => assert!(
-                e.contains(&format!("archive.lifecycle.{field}")),
-                "{e:?} should name {field}"
-            ),
-            Ok(w) => panic!("{s:?} accepted with warnings {w:?}"),
+    /// Every case is refused with an error naming its setting.
+    fn rejected(cases: &[(LifecycleSettings, &str)]) {
+        for (s, field) in cases {
+            match s.validate() {
+                Err(e) => assert!(
+                    e.to_string()
+                        .contains(&format!("archive.lifecycle.{field}")),
+                    "{e} should name {field}"
+                ),
+                Ok(w) => panic!("{s:?} accepted with warnings {w:?}"),
+            }
         }
     }
 
@@ -414,89 +468,52 @@ mod tests {
 
     #[test]
     fn infrequent_access_before_30_days_is_rejected() {
-        rejected(
-            &with(|s| s.infrequent_access_after_days = 29),
-            "infrequent_access_after_days",
-        );
-        rejected(
-            &with(|s| s.infrequent_access_after_days = 1),
-            "infrequent_access_after_days",
+        let field = "infrequent_access_after_days";
+        rejected(&[
+            (days(29, 90, 180, 400), field),
+            (days(1, 90, 180, 400), field),
+        ]);
+        assert_eq!(
+            days(29, 90, 180, 400).validate(),
+            Err(LifecycleError::InfrequentAccessTooEarly { days: 29 })
         );
     }
 
     #[test]
     fn tiers_out_of_order_are_rejected() {
-        rejected(
-            &with(|s| s.glacier_ir_after_days = 30),
-            "glacier_ir_after_days",
-        );
-        rejected(
-            &with(|s| s.deep_archive_after_days = 90),
-            "deep_archive_after_days",
-        );
-        // Also across a tier that is not used.
-        rejected(
-            &with(|s| {
-                s.glacier_ir_after_days = 0;
-                s.deep_archive_after_days = 20;
-                s.infrequent_access_after_days = 30;
-            }),
-            "deep_archive_after_days",
-        );
-        rejected(
-            &with(|s| {
-                s.infrequent_access_after_days = 0;
-                s.glacier_ir_after_days = 200;
-                s.deep_archive_after_days = 100;
-            }),
-            "deep_archive_after_days",
-        );
+        rejected(&[
+            (days(30, 30, 180, 400), "glacier_ir_after_days"),
+            (days(30, 90, 90, 400), "deep_archive_after_days"),
+            // Also across a tier that is not used.
+            (days(30, 0, 20, 400), "deep_archive_after_days"),
+            (days(0, 200, 100, 400), "deep_archive_after_days"),
+        ]);
     }
 
     #[test]
     fn glacier_less_than_30_days_after_infrequent_access_is_rejected() {
-        let s = with(|s| s.glacier_ir_after_days = 59);
-        rejected(&s, "glacier_ir_after_days");
-        assert!(s.validate().unwrap_err().contains("60"));
-        rejected(
-            &with(|s| {
-                s.glacier_ir_after_days = 0;
-                s.deep_archive_after_days = 45;
-            }),
-            "deep_archive_after_days",
-        );
+        rejected(&[
+            (days(30, 59, 180, 400), "glacier_ir_after_days"),
+            (days(30, 0, 45, 400), "deep_archive_after_days"),
+        ]);
+        let e = days(30, 59, 180, 400).validate().unwrap_err().to_string();
+        assert!(e.contains("set it to 60 or more"), "{e}");
         // Without STANDARD_IA, Glacier may come early.
-        let s = with(|s| {
-            s.infrequent_access_after_days = 0;
-            s.glacier_ir_after_days = 1;
-            s.deep_archive_after_days = 91;
-            s.expire_after_days = 271;
-        });
-        assert_eq!(s.validate(), Ok(Vec::new()));
+        assert_eq!(days(0, 1, 91, 271).validate(), Ok(Vec::new()));
     }
 
     #[test]
     fn expiry_not_after_every_transition_is_rejected() {
-        rejected(&with(|s| s.expire_after_days = 180), "expire_after_days");
-        rejected(&with(|s| s.expire_after_days = 10), "expire_after_days");
-        rejected(
-            &with(|s| {
-                s.glacier_ir_after_days = 0;
-                s.deep_archive_after_days = 0;
-                s.expire_after_days = 30;
-            }),
-            "expire_after_days",
-        );
+        rejected(&[
+            (days(30, 90, 180, 180), "expire_after_days"),
+            (days(30, 90, 180, 10), "expire_after_days"),
+            (days(30, 0, 0, 30), "expire_after_days"),
+        ]);
     }
 
     #[test]
     fn everything_off_is_allowed() {
-        let s = with(|s| {
-            s.infrequent_access_after_days = 0;
-            s.glacier_ir_after_days = 0;
-            s.deep_archive_after_days = 0;
-            s.expire_after_days = 0;
-        });
+        let s = days(0, 0, 0, 0);
         assert_eq!(s.validate(), Ok(Vec::new()));
         let r = rule(&s, "logs/v1");
         assert!(r.transitions.is_empty());
@@ -512,33 +529,29 @@ mod tests {
             })
         );
 
-        let s = with(|s| {
-            s.infrequent_access_after_days = 0;
-            s.glacier_ir_after_days = 0;
-            s.deep_archive_after_days = 0;
-            s.expire_after_days = 0;
-            s.abort_incomplete_multipart_after_days = 0;
-        });
+        let s = LifecycleSettings {
+            abort_incomplete_multipart_after_days: 0,
+            ..days(0, 0, 0, 0)
+        };
         assert_eq!(s.validate(), Ok(Vec::new()));
         assert!(!rule(&s, "logs/v1").has_actions());
     }
 
     #[test]
     fn unmanaged_settings_are_not_checked() {
-        let s = with(|s| {
-            s.manage = false;
-            s.infrequent_access_after_days = 1;
-        });
+        let s = LifecycleSettings {
+            manage: false,
+            ..days(1, 90, 180, 400)
+        };
         assert_eq!(s.validate(), Ok(Vec::new()));
     }
 
     #[test]
     fn disabled_tiers_are_left_out() {
-        let s = with(|s| {
-            s.glacier_ir_after_days = 0;
-            s.expire_after_days = 0;
-            s.abort_incomplete_multipart_after_days = 0;
-        });
+        let s = LifecycleSettings {
+            abort_incomplete_multipart_after_days: 0,
+            ..days(30, 0, 180, 0)
+        };
         assert_eq!(s.validate(), Ok(Vec::new()));
         assert_eq!(
             serde_json::to_value(rule(&s, "logs/v1")).unwrap(),
@@ -553,11 +566,7 @@ mod tests {
             })
         );
 
-        let s = with(|s| {
-            s.infrequent_access_after_days = 0;
-            s.deep_archive_after_days = 0;
-        });
-        let r = rule(&s, "x");
+        let r = rule(&days(0, 90, 0, 400), "x");
         assert_eq!(
             r.transitions,
             vec![Transition {
@@ -568,43 +577,36 @@ mod tests {
         assert_eq!(r.expiration, Some(Expiration { days: 400 }));
     }
 
+    /// The one warning of `s`.
+    fn warning(s: LifecycleSettings) -> String {
+        let w = s.validate().unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        w[0].clone()
+    }
+
     #[test]
     fn early_expiry_warns() {
         // 20 days in DEEP_ARCHIVE.
-        let w = with(|s| s.expire_after_days = 200).validate().unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("DEEP_ARCHIVE") && w[0].contains("expire_after_days"));
-        assert!(w[0].contains("360"), "{w:?}");
+        let w = warning(days(30, 90, 180, 200));
+        assert!(w.contains("DEEP_ARCHIVE") && w.contains("expire_after_days"));
+        assert!(w.contains("360"), "{w}");
 
         // 10 days in GLACIER_IR before expiry.
-        let w = with(|s| {
-            s.deep_archive_after_days = 0;
-            s.expire_after_days = 100;
-        })
-        .validate()
-        .unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("GLACIER_IR") && w[0].contains("expire"));
+        let w = warning(days(30, 90, 0, 100));
+        assert!(w.contains("GLACIER_IR") && w.contains("expire"), "{w}");
 
         // 10 days in STANDARD_IA before expiry.
-        let w = with(|s| {
-            s.glacier_ir_after_days = 0;
-            s.deep_archive_after_days = 0;
-            s.expire_after_days = 40;
-        })
-        .validate()
-        .unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("STANDARD_IA") && w[0].contains("60"));
+        let w = warning(days(30, 0, 0, 40));
+        assert!(w.contains("STANDARD_IA") && w.contains("60"), "{w}");
     }
 
     #[test]
     fn early_move_from_glacier_ir_to_deep_archive_warns() {
-        let w = with(|s| s.deep_archive_after_days = 120)
-            .validate()
-            .unwrap();
-        assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("GLACIER_IR") && w[0].contains("deep_archive_after_days"));
+        let w = warning(days(30, 90, 120, 400));
+        assert!(
+            w.contains("GLACIER_IR") && w.contains("deep_archive_after_days"),
+            "{w}"
+        );
     }
 
     #[test]
@@ -636,6 +638,19 @@ mod tests {
     fn fnv1a64_known_values() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn long_prefix_rule_ids_keep_their_values() {
+        // the ID of the rule already in a bucket: a new one would leave the old rule behind
+        assert_eq!(
+            rule_id(&"a".repeat(300)),
+            format!("sawmill-tiers:{}~ee7717eba7a17e21", "a".repeat(224))
+        );
+        assert_eq!(
+            rule_id(&format!("{}b", "a".repeat(299))),
+            format!("sawmill-tiers:{}~ee7714eba7a17908", "a".repeat(224))
+        );
     }
 
     #[test]

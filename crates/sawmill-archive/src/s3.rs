@@ -13,7 +13,9 @@
 
 use crate::lifecycle::{self, LifecycleRule};
 use crate::store::{ObjectInfo, ObjectStore, Readability, StoreError};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     self as s3t, ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ExpirationStatus,
@@ -25,6 +27,11 @@ use std::future::Future;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
+
+/// The content type of archive objects: NDJSON, one event a line.
+const CONTENT_TYPE: &str = "application/x-ndjson";
+/// The content encoding of archive objects.
+const CONTENT_ENCODING: &str = "zstd";
 
 /// How to reach the bucket.
 #[derive(Clone, Debug)]
@@ -70,7 +77,16 @@ fn crc32c_base64(digest: &crc_fast::Digest) -> String {
     base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
 }
 
-fn crc32c_of_file(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
+/// The CRC32C of `len` bytes of the file at `path` from `offset`, as S3 expects it.
+fn crc32c_of_file(path: &Path, offset: u64, len: u64) -> Result<String, StoreError> {
+    checksum_file(path, offset, len).map_err(|source| StoreError::LocalFile {
+        op: "checksum",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn checksum_file(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
     file.seek(SeekFrom::Start(offset))?;
@@ -111,26 +127,44 @@ where
     }
 }
 
-fn http_status<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
-    e.raw_response().map(HasStatus::status)
+fn http_status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
 }
 
-/// The HTTP status of a raw SDK response.
-trait HasStatus {
-    fn status(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-fn remote(op: &'static str, key: &str, message: String) -> StoreError {
+/// A failed S3 request: its code and message, with the SDK's error as the source.
+fn sdk_error<E>(op: &'static str, key: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
     StoreError::Remote {
         op,
         key: key.to_string(),
-        message,
+        message: sdk_message(&e),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// A failure around a request (building it, reading a body), with its error as the source.
+fn remote(
+    op: &'static str,
+    key: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::Remote {
+        op,
+        key: key.to_string(),
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// An answer the store should not have given (or a setting it cannot work without).
+fn refused(op: &'static str, key: &str, message: &str) -> StoreError {
+    StoreError::Remote {
+        op,
+        key: key.to_string(),
+        message: message.to_string(),
+        source: None,
     }
 }
 
@@ -179,10 +213,10 @@ impl S3Store {
         })
         .await;
         if shared.region().is_none() {
-            return Err(remote(
+            return Err(refused(
                 "configure",
                 &settings.bucket,
-                "no AWS region: set archive.region or AWS_REGION".into(),
+                "no AWS region: set archive.region or AWS_REGION",
             ));
         }
         let mut config = aws_sdk_s3::config::Builder::from(&shared)
@@ -211,14 +245,10 @@ impl S3Store {
     }
 
     async fn put_single(&self, key: &str, path: &Path, size: u64) -> Result<(), StoreError> {
-        let crc = crc32c_of_file(path, 0, size).map_err(|e| StoreError::Io {
-            op: "checksum",
-            key: key.to_string(),
-            source: e,
-        })?;
+        let crc = crc32c_of_file(path, 0, size)?;
         let body = ByteStream::from_path(path)
             .await
-            .map_err(|e| remote("read", key, e.to_string()))?;
+            .map_err(|e| remote("read", key, e))?;
         let sent = self
             .client
             .put_object()
@@ -226,15 +256,15 @@ impl S3Store {
             .key(key)
             .if_none_match("*")
             .checksum_crc32_c(crc)
-            .content_type("application/x-ndjson")
-            .content_encoding("zstd")
+            .content_type(CONTENT_TYPE)
+            .content_encoding(CONTENT_ENCODING)
             .body(body)
             .send()
             .await;
         match sent {
             Ok(_) => Ok(()),
             Err(e) if http_status(&e) == Some(412) => self.same_object(key, size).await,
-            Err(e) => Err(remote("put", key, sdk_message(&e))),
+            Err(e) => Err(sdk_error("put", key, e)),
         }
     }
 
@@ -248,14 +278,14 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(key)
             .checksum_algorithm(ChecksumAlgorithm::Crc32C)
-            .content_type("application/x-ndjson")
-            .content_encoding("zstd")
+            .content_type(CONTENT_TYPE)
+            .content_encoding(CONTENT_ENCODING)
             .send()
             .await
-            .map_err(|e| remote("start multipart upload of", key, sdk_message(&e)))?;
+            .map_err(|e| sdk_error("start multipart upload of", key, e))?;
         let upload_id = created
             .upload_id()
-            .ok_or_else(|| remote("start multipart upload of", key, "no upload id".into()))?
+            .ok_or_else(|| refused("start multipart upload of", key, "no upload id"))?
             .to_string();
         let result = self.upload_parts(key, path, size, &upload_id).await;
         if result.is_err() {
@@ -284,18 +314,14 @@ impl S3Store {
         let mut number = 1i32;
         while offset < size {
             let len = self.part_bytes.min(size - offset);
-            let crc = crc32c_of_file(path, offset, len).map_err(|e| StoreError::Io {
-                op: "checksum",
-                key: key.to_string(),
-                source: e,
-            })?;
+            let crc = crc32c_of_file(path, offset, len)?;
             let body = ByteStream::read_from()
                 .path(path)
                 .offset(offset)
                 .length(Length::Exact(len))
                 .build()
                 .await
-                .map_err(|e| remote("read", key, e.to_string()))?;
+                .map_err(|e| remote("read", key, e))?;
             let part = self
                 .client
                 .upload_part()
@@ -307,7 +333,7 @@ impl S3Store {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| remote("upload part of", key, sdk_message(&e)))?;
+                .map_err(|e| sdk_error("upload part of", key, e))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -339,7 +365,7 @@ impl S3Store {
             // XML root): the upload counts when the object is in place with this size
             Err(e) => match self.same_object(key, size).await {
                 Ok(()) => Ok(()),
-                Err(_) => Err(remote("complete multipart upload of", key, sdk_message(&e))),
+                Err(_) => Err(sdk_error("complete multipart upload of", key, e)),
             },
         }
     }
@@ -348,13 +374,9 @@ impl S3Store {
     /// (an earlier attempt whose answer was lost), a conflict otherwise.
     async fn same_object(&self, key: &str, size: u64) -> Result<(), StoreError> {
         let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+            .head(key)
             .await
-            .map_err(|e| remote("check", key, sdk_message(&e)))?;
+            .map_err(|e| sdk_error("check", key, e))?;
         let existing = head.content_length().unwrap_or(-1);
         if existing == size as i64 {
             Ok(())
@@ -368,18 +390,24 @@ impl S3Store {
     }
 
     async fn exists_async(&self, key: &str) -> Result<bool, StoreError> {
-        match self
-            .client
+        match self.head(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if http_status(&e) == Some(404) => Ok(false),
+            Err(e) => Err(sdk_error("check", key, e)),
+        }
+    }
+
+    /// `HeadObject` of `key`.
+    async fn head(
+        &self,
+        key: &str,
+    ) -> Result<HeadObjectOutput, SdkError<HeadObjectError, HttpResponse>> {
+        self.client
             .head_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if http_status(&e) == Some(404) => Ok(false),
-            Err(e) => Err(remote("check", key, sdk_message(&e))),
-        }
     }
 
     /// Every rule of the bucket's lifecycle configuration (none when it has none).
@@ -393,10 +421,10 @@ impl S3Store {
         {
             Ok(out) => Ok(out.rules().to_vec()),
             Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Ok(Vec::new()),
-            Err(e) => Err(remote(
+            Err(e) => Err(sdk_error(
                 "read lifecycle configuration of",
                 &self.bucket,
-                sdk_message(&e),
+                e,
             )),
         }
     }
@@ -431,13 +459,7 @@ impl S3Store {
                     .bucket(&self.bucket)
                     .send()
                     .await
-                    .map_err(|e| {
-                        remote(
-                            "delete lifecycle configuration of",
-                            &self.bucket,
-                            sdk_message(&e),
-                        )
-                    })?;
+                    .map_err(|e| sdk_error("delete lifecycle configuration of", &self.bucket, e))?;
                 return Ok(LifecycleChange::Removed);
             }
             self.put_lifecycle(rules).await?;
@@ -462,28 +484,21 @@ impl S3Store {
         let config = s3t::BucketLifecycleConfiguration::builder()
             .set_rules(Some(rules))
             .build()
-            .map_err(|e| remote("build lifecycle rule", &self.bucket, e.to_string()))?;
+            .map_err(|e| remote("build lifecycle rule", &self.bucket, e))?;
         self.client
             .put_bucket_lifecycle_configuration()
             .bucket(&self.bucket)
             .lifecycle_configuration(config)
             .send()
             .await
-            .map_err(|e| {
-                remote(
-                    "write lifecycle configuration of",
-                    &self.bucket,
-                    sdk_message(&e),
-                )
-            })?;
+            .map_err(|e| sdk_error("write lifecycle configuration of", &self.bucket, e))?;
         Ok(())
     }
 }
 
 /// The SDK's rule for ours.
 fn to_sdk_rule(rule: &LifecycleRule) -> Result<s3t::LifecycleRule, StoreError> {
-    let bad =
-        |e: aws_sdk_s3::error::BuildError| remote("build lifecycle rule", &rule.id, e.to_string());
+    let bad = |e: aws_sdk_s3::error::BuildError| remote("build lifecycle rule", &rule.id, e);
     let mut transitions = Vec::new();
     for t in &rule.transitions {
         transitions.push(
@@ -563,10 +578,10 @@ fn from_sdk_rule(r: &s3t::LifecycleRule) -> LifecycleRule {
 impl ObjectStore for S3Store {
     fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
         let size = std::fs::metadata(path)
-            .map_err(|e| StoreError::Io {
+            .map_err(|source| StoreError::LocalFile {
                 op: "read",
-                key: key.to_string(),
-                source: e,
+                path: path.to_path_buf(),
+                source,
             })?
             .len();
         self.block(async {
@@ -589,7 +604,7 @@ impl ObjectStore for S3Store {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| remote("list", prefix, sdk_message(&e)))?;
+                let page = page.map_err(|e| sdk_error("list", prefix, e))?;
                 for o in page.contents() {
                     let Some(key) = o.key() else { continue };
                     out.push(ObjectInfo {
@@ -616,13 +631,13 @@ impl ObjectStore for S3Store {
                 .map_err(|e| match e.code() {
                     Some("NoSuchKey") => StoreError::NotFound(key.to_string()),
                     Some("InvalidObjectState") => StoreError::NeedsRestore(key.to_string()),
-                    _ => remote("get", key, sdk_message(&e)),
+                    _ => sdk_error("get", key, e),
                 })?;
             let bytes = out
                 .body
                 .collect()
                 .await
-                .map_err(|e| remote("get", key, e.to_string()))?;
+                .map_err(|e| remote("get", key, e))?;
             Ok(bytes.into_bytes().to_vec())
         })
     }
@@ -641,13 +656,9 @@ impl ObjectStore for S3Store {
         }
         self.block(async {
             let head = self
-                .client
-                .head_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
+                .head(key)
                 .await
-                .map_err(|e| remote("check", key, sdk_message(&e)))?;
+                .map_err(|e| sdk_error("check", key, e))?;
             Ok(match head.restore() {
                 None => Readability::NeedsRestore,
                 Some(r) if r.contains("ongoing-request=\"true\"") => Readability::Restoring,
@@ -664,7 +675,7 @@ impl ObjectStore for S3Store {
                     GlacierJobParameters::builder()
                         .tier(if bulk { Tier::Bulk } else { Tier::Standard })
                         .build()
-                        .map_err(|e| remote("restore", key, e.to_string()))?,
+                        .map_err(|e| remote("restore", key, e))?,
                 )
                 .build();
             match self
@@ -678,7 +689,7 @@ impl ObjectStore for S3Store {
             {
                 Ok(_) => Ok(()),
                 Err(e) if e.code() == Some("RestoreAlreadyInProgress") => Ok(()),
-                Err(e) => Err(remote("restore", key, sdk_message(&e))),
+                Err(e) => Err(sdk_error("restore", key, e)),
             }
         })
     }

@@ -8,8 +8,29 @@
 //! and nothing is lost.
 
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why the state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is corrupt: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the archive state: {0}")]
+    Encode(#[source] serde_json::Error),
+}
 
 /// A batch at or above the position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,30 +54,27 @@ pub struct ArchiveState {
 
 impl ArchiveState {
     /// Reads the state (missing file = nothing archived yet).
-    pub fn load(path: &Path) -> Result<ArchiveState, String> {
+    pub fn load(path: &Path) -> Result<ArchiveState, StateError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is corrupt: {e}", path.display())),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.to_path_buf(),
+                source,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ArchiveState::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(StateError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
     /// Writes the state atomically (temporary file, fsync, rename, fsync of the folder).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let body = serde_json::to_vec(self).map_err(|e| e.to_string())?;
-        let tmp = path.with_extension("json.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&body)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            if let Some(dir) = path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let body = serde_json::to_vec(self).map_err(StateError::Encode)?;
+        sawmill_core::durable::replace_file(path, &body).map_err(|source| StateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// True when a done batch holds the event `seq` of `tenant`'s `hour`.
@@ -121,6 +139,8 @@ mod tests {
         state.save(&path).unwrap();
         assert_eq!(ArchiveState::load(&path).unwrap(), state);
         std::fs::write(&path, b"{garbage").unwrap();
-        assert!(ArchiveState::load(&path).is_err());
+        let e = ArchiveState::load(&path).unwrap_err();
+        assert!(matches!(e, StateError::Corrupt { .. }), "{e:?}");
+        assert!(e.to_string().contains("state.json is corrupt"), "{e}");
     }
 }

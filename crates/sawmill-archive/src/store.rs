@@ -50,7 +50,18 @@ pub enum StoreError {
     Remote {
         op: &'static str,
         key: String,
+        /// What the store answered, readable (`NoSuchBucket: …`).
         message: String,
+        /// The client's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The local file to store could not be read.
+    #[error("cannot {op} {}: {source}", path.display())]
+    LocalFile {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
     },
     #[error("invalid key {0}: keys are relative paths without '..'")]
     InvalidKey(String),

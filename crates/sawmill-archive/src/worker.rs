@@ -3,8 +3,9 @@
 //!
 //! Its position only moves past events whose batch the store has confirmed, so an outage or a
 //! crash never loses or duplicates a batch (see [`crate::state`]). While the store fails, the
-//! worker retries with exponential backoff and jitter and stops reading: the backlog stays in
-//! the WAL, whose segments are kept until the archive is past them.
+//! worker retries with [`RetryPolicy::DEFAULT`] (on top of the S3 SDK's own retries) and stops
+//! reading: the backlog stays in the WAL, whose segments are kept until the archive is past
+//! them.
 //!
 //! Two threads share the worker. The background thread runs at the lowest CPU priority
 //! (nice 19), so during a burst ingest and indexing get the cores and archiving uses what they
@@ -15,11 +16,11 @@
 
 use crate::batcher::{BatchLimits, Batcher, Sealed};
 use crate::layout::{hour_of, object_key};
-use crate::state::{ArchiveState, BatchRecord};
-use crate::store::ObjectStore;
-use rand::Rng;
+use crate::state::{ArchiveState, BatchRecord, StateError};
+use crate::store::{ObjectStore, StoreError};
 use sawmill_core::record::{event_lines, line_timestamp, RecordHeader};
-use sawmill_wal::Wal;
+use sawmill_core::RetryPolicy;
+use sawmill_wal::{Wal, WalError};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -63,6 +64,51 @@ pub struct ArchiveStats {
     pub catch_ups: AtomicU64,
 }
 
+/// Why the archive could not start, or a round or a flush failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot check archive object {key}: {source}")]
+    CheckPending { key: String, source: StoreError },
+    #[error("cannot prepare the archive spool {}: {source}", path.display())]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the {thread} thread: {source}")]
+    Thread {
+        thread: &'static str,
+        source: std::io::Error,
+    },
+    #[error("read wal from {position}: {source}")]
+    ReadWal { position: u64, source: WalError },
+    /// A batch could not be written to, or sealed in, the spool.
+    #[error("{op} archive batch: {source}")]
+    Batch {
+        op: &'static str,
+        source: std::io::Error,
+    },
+    /// The spool file of a batch was removed under the server: no retry can help, the events
+    /// are read again from the WAL.
+    #[error("archive spool file {} disappeared: {source}", path.display())]
+    SpoolFileGone { path: PathBuf, source: StoreError },
+    #[error("the wal holds nothing between {from} and {to}")]
+    WalGap { from: u64, to: u64 },
+    /// The store kept failing until a flush or shutdown deadline.
+    #[error(
+        "the archive store is failing ({0}); the backlog stays in the wal and writes are retried"
+    )]
+    StoreFailing(#[source] Arc<StoreError>),
+    #[error("the archive worker stopped")]
+    Stopped,
+}
+
 /// What a flush did.
 #[derive(Clone, Debug, Default)]
 pub struct FlushReport {
@@ -72,7 +118,7 @@ pub struct FlushReport {
 }
 
 enum Cmd {
-    Flush(tokio::sync::oneshot::Sender<Result<FlushReport, String>>),
+    Flush(tokio::sync::oneshot::Sender<Result<FlushReport, ArchiveError>>),
     Shutdown,
     /// Stops at once, as a crash would: open batches are lost, the state stays as saved.
     #[cfg(test)]
@@ -95,13 +141,12 @@ impl ArchiveHandle {
 
     /// Seals every open batch and writes it, with everything acknowledged so far. Fails when
     /// the store keeps failing for [`FLUSH_PATIENCE`]; the backlog then stays in the WAL.
-    pub async fn flush(&self) -> Result<FlushReport, String> {
+    pub async fn flush(&self) -> Result<FlushReport, ArchiveError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.tx
             .send(Cmd::Flush(tx))
-            .map_err(|_| "the archive worker stopped".to_string())?;
-        rx.await
-            .map_err(|_| "the archive worker stopped".to_string())?
+            .map_err(|_| ArchiveError::Stopped)?;
+        rx.await.map_err(|_| ArchiveError::Stopped)?
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -134,15 +179,21 @@ impl ArchiveWorker {
         wal: Arc<Wal>,
         store: Arc<dyn ObjectStore>,
         config: ArchiveConfig,
-    ) -> Result<ArchiveWorker, String> {
-        std::fs::create_dir_all(&config.dir)
-            .map_err(|e| format!("cannot create {}: {e}", config.dir.display()))?;
+    ) -> Result<ArchiveWorker, ArchiveError> {
+        std::fs::create_dir_all(&config.dir).map_err(|source| ArchiveError::CreateDir {
+            path: config.dir.clone(),
+            source,
+        })?;
         let state_path = config.dir.join("state.json");
         let mut state = ArchiveState::load(&state_path)?;
         settle_pending(&mut state, store.as_ref())?;
         state.save(&state_path)?;
-        let batcher = Batcher::new(config.dir.join("spool"), config.limits.clone())
-            .map_err(|e| format!("cannot prepare the archive spool: {e}"))?;
+        let spool = config.dir.join("spool");
+        let batcher =
+            Batcher::new(&spool, config.limits.clone()).map_err(|source| ArchiveError::Spool {
+                path: spool,
+                source,
+            })?;
         let stats = Arc::new(ArchiveStats::default());
         stats.position.store(state.position, Ordering::Release);
         let signals = Arc::new(Signals::default());
@@ -160,9 +211,8 @@ impl ArchiveWorker {
             stats: stats.clone(),
             signals: signals.clone(),
             queue: VecDeque::new(),
-            attempt: 0,
-            retry_at: None,
-            last_error: String::new(),
+            failures: 0,
+            retry: None,
             unarchived: Vec::new(),
         }));
         let background = {
@@ -174,14 +224,20 @@ impl ArchiveWorker {
                     lower_priority();
                     run_background(&worker, &signals, &rx, poll)
                 })
-                .map_err(|e| format!("cannot start the archive thread: {e}"))?
+                .map_err(|source| ArchiveError::Thread {
+                    thread: "archive",
+                    source,
+                })?
         };
         let catch_up = {
             let signals = signals.clone();
             std::thread::Builder::new()
                 .name("sawmill-archive-catch-up".into())
                 .spawn(move || run_catch_up(&worker, &signals, &wal, lag))
-                .map_err(|e| format!("cannot start the archive catch-up thread: {e}"))?
+                .map_err(|source| ArchiveError::Thread {
+                    thread: "archive catch-up",
+                    source,
+                })?
         };
         Ok(ArchiveWorker {
             handle: ArchiveHandle { tx, stats, store },
@@ -318,14 +374,19 @@ fn run_catch_up(worker: &Mutex<Worker>, signals: &Signals, wal: &Wal, lag: u64) 
 }
 
 /// Pending batches become done when their object exists, and are forgotten otherwise.
-fn settle_pending(state: &mut ArchiveState, store: &dyn ObjectStore) -> Result<(), String> {
+fn settle_pending(state: &mut ArchiveState, store: &dyn ObjectStore) -> Result<(), ArchiveError> {
     let mut kept = Vec::with_capacity(state.batches.len());
     for mut b in std::mem::take(&mut state.batches) {
         if !b.done {
             match store.exists(&b.key) {
                 Ok(true) => b.done = true,
                 Ok(false) => continue,
-                Err(e) => return Err(format!("cannot check archive object {}: {e}", b.key)),
+                Err(source) => {
+                    return Err(ArchiveError::CheckPending {
+                        key: b.key.clone(),
+                        source,
+                    })
+                }
             }
         }
         kept.push(b);
@@ -354,18 +415,24 @@ struct Worker {
     signals: Arc<Signals>,
     /// Sealed batches waiting for the store, written in order.
     queue: VecDeque<Sealed>,
-    /// Failed attempts at the front batch, and when to try it again.
-    attempt: u32,
-    retry_at: Option<Instant>,
-    last_error: String,
+    /// Failed attempts at the front batch in a row.
+    failures: u32,
+    /// The last failure of the front batch, while its retry waits.
+    retry: Option<Retry>,
     /// (end seq, receive time) of records read but not yet entirely archived.
     unarchived: Vec<(u64, i64)>,
+}
+
+/// A failed write waiting for its retry.
+struct Retry {
+    at: Instant,
+    error: Arc<StoreError>,
 }
 
 impl Worker {
     /// Writes what waits, reads what is new (letting go early when `yielding` and the
     /// catch-up thread asks), seals what is due. False while the store is failing.
-    fn round(&mut self, yielding: bool) -> Result<bool, String> {
+    fn round(&mut self, yielding: bool) -> Result<bool, ArchiveError> {
         if !self.drain()? {
             return Ok(false);
         }
@@ -374,7 +441,7 @@ impl Worker {
         let due = self
             .batcher
             .seal_due()
-            .map_err(|e| format!("seal batch: {e}"))?;
+            .map_err(|source| ArchiveError::Batch { op: "seal", source })?;
         self.queue.extend(due);
         let written = self.drain()?;
         self.advance()?;
@@ -382,13 +449,13 @@ impl Worker {
     }
 
     /// Archives everything acknowledged so far, retrying a failing store until `deadline`.
-    fn flush_until(&mut self, deadline: Instant) -> Result<FlushReport, String> {
+    fn flush_until(&mut self, deadline: Instant) -> Result<FlushReport, ArchiveError> {
         let before = (
             self.stats.objects.load(Ordering::Relaxed),
             self.stats.events.load(Ordering::Relaxed),
         );
         // an explicit flush tries the store now rather than at the next backoff
-        self.retry_at = None;
+        self.retry = None;
         let target = self.wal.durable_seq();
         loop {
             if !self.drain()? {
@@ -402,15 +469,16 @@ impl Worker {
             let sealed = self.read(usize::MAX, false)?;
             self.queue.extend(sealed);
             if self.read_pos == before {
-                return Err(format!(
-                    "the wal holds nothing between {before} and {target}"
-                ));
+                return Err(ArchiveError::WalGap {
+                    from: before,
+                    to: target,
+                });
             }
         }
         let sealed = self
             .batcher
             .seal_all()
-            .map_err(|e| format!("seal batch: {e}"))?;
+            .map_err(|source| ArchiveError::Batch { op: "seal", source })?;
         self.queue.extend(sealed);
         while !self.drain()? {
             self.wait_for_retry(deadline)?;
@@ -424,34 +492,33 @@ impl Worker {
     }
 
     /// Sleeps until the next write attempt, or fails when that is past `deadline`.
-    fn wait_for_retry(&self, deadline: Instant) -> Result<(), String> {
-        let now = Instant::now();
-        let at = self.retry_at.unwrap_or(now);
-        if at > deadline {
-            return Err(format!(
-                "the archive store is failing ({}); the backlog stays in the wal and writes are retried",
-                self.last_error
-            ));
+    fn wait_for_retry(&self, deadline: Instant) -> Result<(), ArchiveError> {
+        let Some(retry) = &self.retry else {
+            return Ok(());
+        };
+        if retry.at > deadline {
+            return Err(ArchiveError::StoreFailing(retry.error.clone()));
         }
-        std::thread::sleep(at.saturating_duration_since(now));
+        std::thread::sleep(retry.at.saturating_duration_since(Instant::now()));
         Ok(())
     }
 
     /// Reads up to `max_records` records after `read_pos`; returns batches sealed meanwhile.
-    fn read(&mut self, max_records: usize, yielding: bool) -> Result<Vec<Sealed>, String> {
+    fn read(&mut self, max_records: usize, yielding: bool) -> Result<Vec<Sealed>, ArchiveError> {
         let mut sealed = Vec::new();
         if self.wal.durable_seq() <= self.read_pos {
             return Ok(sealed);
         }
+        let read_error = |position| move |source| ArchiveError::ReadWal { position, source };
         let reader = self
             .wal
             .read_from(self.read_pos)
-            .map_err(|e| format!("read wal from {}: {e}", self.read_pos))?;
+            .map_err(read_error(self.read_pos))?;
         for record in reader.take(max_records) {
             if yielding && self.signals.yield_now.load(Ordering::Acquire) {
                 break;
             }
-            let record = record.map_err(|e| format!("read wal: {e}"))?;
+            let record = record.map_err(read_error(self.read_pos))?;
             let (first_seq, end_seq) = (record.first_seq, record.end_seq());
             if end_seq <= self.read_pos {
                 continue;
@@ -475,11 +542,14 @@ impl Worker {
                     continue;
                 }
                 kept = true;
-                sealed.extend(
-                    self.batcher
-                        .add(&header.tenant, seq, ts, line)
-                        .map_err(|e| format!("spool archive batch: {e}"))?,
-                );
+                let full = self
+                    .batcher
+                    .add(&header.tenant, seq, ts, line)
+                    .map_err(|source| ArchiveError::Batch {
+                        op: "spool",
+                        source,
+                    })?;
+                sealed.extend(full);
             }
             if kept {
                 self.unarchived.push((end_seq, header.received_at));
@@ -503,12 +573,42 @@ impl Worker {
 
     /// Writes the queued batches in order. False when the store failed: the batch stays at
     /// the front and is tried again after a backoff.
-    fn drain(&mut self) -> Result<bool, String> {
-        if self.retry_at.is_some_and(|at| Instant::now() < at) {
+    fn drain(&mut self) -> Result<bool, ArchiveError> {
+        if self.retry.as_ref().is_some_and(|r| Instant::now() < r.at) {
             return Ok(false);
         }
         while let Some(batch) = self.queue.front() {
-            let key = object_key(
+            let record = self.record_of(batch);
+            let path = batch.path.clone();
+            // pending in the state, then the object, then done
+            if !self.state.batches.iter().any(|b| b.key == record.key) {
+                self.state.batches.push(record.clone());
+                self.state.save(&self.state_path)?;
+            }
+            match self.store.put_file(&record.key, &path) {
+                Ok(()) => self.written(&record.key)?,
+                // the spool file is gone (removed under the server): not the store's fault
+                // and no retry can help; the caller reads the WAL again
+                Err(source) if !path.exists() => {
+                    return Err(ArchiveError::SpoolFileGone { path, source })
+                }
+                Err(e) => {
+                    self.write_failed(&record.key, e);
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The state's pending record of a sealed batch, with its object key.
+    fn record_of(&self, batch: &Sealed) -> BatchRecord {
+        BatchRecord {
+            tenant: batch.tenant.clone(),
+            hour: batch.hour,
+            first_seq: batch.first_seq,
+            last_seq: batch.last_seq,
+            key: object_key(
                 &self.config.prefix,
                 &batch.tenant,
                 batch.hour,
@@ -516,47 +616,21 @@ impl Worker {
                 batch.first_ts,
                 batch.last_ts,
                 batch.first_seq,
-            );
-            // pending in the state, then the object, then done
-            if !self.state.batches.iter().any(|b| b.key == key) {
-                self.state.batches.push(BatchRecord {
-                    tenant: batch.tenant.clone(),
-                    hour: batch.hour,
-                    first_seq: batch.first_seq,
-                    last_seq: batch.last_seq,
-                    key: key.clone(),
-                    done: false,
-                });
-                self.state.save(&self.state_path)?;
-            }
-            if let Err(e) = self.store.put_file(&key, &batch.path) {
-                if !batch.path.exists() {
-                    // the spool file is gone (removed under the server): not the store's
-                    // fault and no retry can help; the caller reads the WAL again
-                    return Err(format!(
-                        "archive spool file {} disappeared: {e}",
-                        batch.path.display()
-                    ));
-                }
-                self.attempt += 1;
-                self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(self.attempt);
-                tracing::warn!(key = %key, attempt = self.attempt, error = %e, retry_in_ms = wait.as_millis() as u64, "archive write failed");
-                self.retry_at = Some(Instant::now() + wait);
-                self.last_error = e.to_string();
-                self.signals.store_failing.store(true, Ordering::Release);
-                return Ok(false);
-            }
-            self.attempt = 0;
-            self.retry_at = None;
-            self.signals.store_failing.store(false, Ordering::Release);
-            if let Some(b) = self.state.batches.iter_mut().find(|b| b.key == key) {
-                b.done = true;
-            }
-            self.state.save(&self.state_path)?;
-            let Some(batch) = self.queue.pop_front() else {
-                break;
-            };
+            ),
+            done: false,
+        }
+    }
+
+    /// The store confirmed the front batch as `key`: done in the state, out of the queue.
+    fn written(&mut self, key: &str) -> Result<(), ArchiveError> {
+        self.failures = 0;
+        self.retry = None;
+        self.signals.store_failing.store(false, Ordering::Release);
+        if let Some(b) = self.state.batches.iter_mut().find(|b| b.key == key) {
+            b.done = true;
+        }
+        self.state.save(&self.state_path)?;
+        if let Some(batch) = self.queue.pop_front() {
             let _ = std::fs::remove_file(&batch.path);
             self.stats.objects.fetch_add(1, Ordering::Relaxed);
             self.stats.events.fetch_add(batch.events, Ordering::Relaxed);
@@ -566,14 +640,32 @@ impl Worker {
             self.stats
                 .compressed_bytes
                 .fetch_add(batch.compressed_bytes, Ordering::Relaxed);
-            tracing::debug!(key = %key, events = batch.events, bytes = batch.compressed_bytes, "archived batch");
+            tracing::debug!(
+                key,
+                events = batch.events,
+                bytes = batch.compressed_bytes,
+                "archived batch"
+            );
         }
-        Ok(true)
+        Ok(())
+    }
+
+    /// The store refused the front batch: it is tried again after the policy's wait.
+    fn write_failed(&mut self, key: &str, error: StoreError) {
+        self.failures += 1;
+        self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
+        let wait = RetryPolicy::DEFAULT.delay(self.failures, None);
+        tracing::warn!(key, attempt = self.failures, error = %error, retry_in_ms = wait.as_millis() as u64, "archive write failed");
+        self.retry = Some(Retry {
+            at: Instant::now() + wait,
+            error: Arc::new(error),
+        });
+        self.signals.store_failing.store(true, Ordering::Release);
     }
 
     /// Moves the position to the oldest event still in a queued or open batch (or to what
     /// was read).
-    fn advance(&mut self) -> Result<(), String> {
+    fn advance(&mut self) -> Result<(), ArchiveError> {
         let position = self
             .queue
             .iter()
@@ -607,12 +699,6 @@ impl Worker {
             let _ = std::fs::remove_file(&batch.path);
         }
     }
-}
-
-/// Exponential backoff with jitter: 0.5–1× of 200 ms · 2^attempt, at most 30 s.
-fn backoff(attempt: u32) -> Duration {
-    let cap = (200u64 << attempt.min(8)).min(30_000);
-    Duration::from_millis(rand::thread_rng().gen_range(cap / 2..=cap))
 }
 
 #[cfg(test)]

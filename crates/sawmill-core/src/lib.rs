@@ -27,6 +27,7 @@
 
 pub mod answer;
 pub mod decode;
+pub mod durable;
 pub mod error;
 pub mod event;
 pub mod hash;

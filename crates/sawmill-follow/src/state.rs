@@ -5,7 +5,6 @@
 //! folder), so a crash leaves either the old or the new version. A lock file beside it keeps
 //! two shippers from using the same state.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The layout version written to and expected in the file.
@@ -134,19 +133,7 @@ pub fn load(path: &Path) -> Result<StateFile, StateError> {
 
 /// Replaces the state file atomically and durably.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let dir = parent(path);
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    };
-    write().map_err(|source| StateError::Write {
+    sawmill_core::durable::replace_file(path, bytes).map_err(|source| StateError::Write {
         path: path.to_path_buf(),
         source,
     })

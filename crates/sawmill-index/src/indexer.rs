@@ -12,7 +12,6 @@ use crate::schema::to_document;
 use crate::IndexError;
 use sawmill_core::Event;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -360,15 +359,9 @@ fn commit_writer(w: &mut OpenWriter, position: u64) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Writes the committed position atomically (temporary file, fsync, rename).
+/// Writes the committed position durably.
 fn write_position(path: &std::path::Path, position: u64) -> Result<(), IndexError> {
-    let tmp = path.with_extension("json.tmp");
     let body = serde_json::to_vec(&CommitPayload { position })
         .map_err(|e| IndexError::Internal(e.to_string()))?;
-    let mut f = std::fs::File::create(&tmp).map_err(|e| IndexError::io(&tmp, "create", e))?;
-    f.write_all(&body)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| IndexError::io(&tmp, "write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| IndexError::io(path, "rename", e))?;
-    Ok(())
+    sawmill_core::durable::replace_file(path, &body).map_err(|e| IndexError::io(path, "write", e))
 }

@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use sawmill_alerts::notify::{run_notifier, NotifyStats};
-use sawmill_alerts::{AlertHandle, Rules, Silences};
+use sawmill_alerts::{AlertError, AlertHandle, Rules, RulesError, Silences, SilencesError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,11 +13,35 @@ fn now_nanos() -> i64 {
 }
 
 /// Reads the rules file, or no rules without one.
-pub fn load_rules(path: Option<&Path>) -> Result<Rules, String> {
+pub fn load_rules(path: Option<&Path>) -> Result<Rules, RulesError> {
     match path {
         Some(p) => Rules::load(p, now_nanos()),
         None => Ok(Rules::default()),
     }
+}
+
+/// Why the rules were not reloaded (the old rules stay).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error(transparent)]
+    Engine(#[from] AlertError),
+    #[error("the rules could not be read: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The silences file cannot be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SilencesFileError {
+    #[error("cannot {action} silences {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] SilencesError),
 }
 
 /// The running notifier tasks, restarted when the rules change.
@@ -75,12 +99,10 @@ impl Notifiers {
 
     /// Reloads the rules file: on success the engine and the notifiers use the new rules and
     /// the summary is returned; on error the old rules stay and the error says why.
-    pub async fn reload(&self, alerts: &AlertHandle) -> Result<serde_json::Value, String> {
+    pub async fn reload(&self, alerts: &AlertHandle) -> Result<serde_json::Value, ReloadError> {
         let _one = self.reloading.lock().await;
         let path = self.rules_path.clone();
-        let rules = tokio::task::spawn_blocking(move || load_rules(path.as_deref()))
-            .await
-            .map_err(|e| e.to_string())??;
+        let rules = tokio::task::spawn_blocking(move || load_rules(path.as_deref())).await??;
         let rules = Arc::new(rules);
         alerts.reload(rules.clone()).await?;
         self.restart(&rules, alerts);
@@ -125,23 +147,27 @@ pub async fn reload_on_sighup(state: crate::http::State) {
 }
 
 /// Loads saved silences (`silences.json`), dropping expired ones.
-pub fn load_silences(dir: &Path) -> Result<Silences, String> {
-    match std::fs::read(dir.join("silences.json")) {
-        Ok(bytes) => Silences::from_json(&bytes, now_nanos()),
+pub fn load_silences(dir: &Path) -> Result<Silences, SilencesFileError> {
+    let path = dir.join("silences.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Silences::from_json(&bytes, now_nanos())?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Silences::default()),
-        Err(e) => Err(format!("cannot read silences: {e}")),
+        Err(source) => Err(SilencesFileError::Io {
+            action: "read",
+            path,
+            source,
+        }),
     }
 }
 
-/// Saves the silences durably (temporary file, fsync, rename).
-pub fn save_silences(dir: &Path, silences: &Silences) -> Result<(), String> {
-    let bytes = serde_json::to_vec(silences).map_err(|e| e.to_string())?;
-    let tmp = dir.join("silences.json.tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, &bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dir.join("silences.json"))
+/// Saves the silences durably.
+pub fn save_silences(dir: &Path, silences: &Silences) -> Result<(), SilencesFileError> {
+    let path = dir.join("silences.json");
+    let io = |source| SilencesFileError::Io {
+        action: "save",
+        path: path.clone(),
+        source,
     };
-    write().map_err(|e| format!("cannot save silences: {e}"))
+    let bytes = serde_json::to_vec(silences).map_err(|e| io(e.into()))?;
+    sawmill_core::durable::replace_file(&path, &bytes).map_err(io)
 }

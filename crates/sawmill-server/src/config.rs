@@ -473,7 +473,9 @@ impl Config {
         if a.restore_ttl < Duration::from_secs(60) {
             return invalid("archive.restore_ttl must be at least 1m");
         }
-        a.lifecycle.validate().map_err(ConfigError::Invalid)?;
+        a.lifecycle
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.limits.max_connections == 0 {
             return invalid("limits.max_connections must be at least 1");
         }

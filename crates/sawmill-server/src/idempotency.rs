@@ -8,8 +8,7 @@
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How long a key is remembered.
 pub const KEY_TTL_NANOS: i64 = 24 * 3600 * 1_000_000_000;
@@ -172,26 +171,13 @@ impl IdempotencyStore {
             path: self.path.clone(),
             source,
         })?;
-        write_atomic(&self.path, &body).map_err(|source| SnapshotError::Write {
-            path: self.path.clone(),
-            source,
+        sawmill_core::durable::replace_file(&self.path, &body).map_err(|source| {
+            SnapshotError::Write {
+                path: self.path.clone(),
+                source,
+            }
         })
     }
-}
-
-/// Writes `body` to `path` through a fsynced temporary file and a rename.
-pub fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(body)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 /// The snapshot of answered keys cannot be read or written.

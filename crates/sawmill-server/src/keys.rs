@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,25 +140,9 @@ fn modify<T>(
     let mut file = read_file(&path)?;
     file.version = 1;
     let out = change(&mut file)?;
-    let tmp = data_dir.join("keys.json.tmp");
-    {
-        let mut f = File::options()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", tmp.display()))?;
-        let text = serde_json::to_vec_pretty(&file).context("cannot encode the keys")?;
-        f.write_all(&text)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot replace {}", path.display()))?;
-    File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", data_dir.display()))?;
+    let text = serde_json::to_vec_pretty(&file).context("cannot encode the keys")?;
+    sawmill_core::durable::replace_private_file(&path, &text)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(out)
 }
 

@@ -261,23 +261,18 @@ async fn start_alerting(
         let path = config.alerts.rules.clone();
         tokio::task::spawn_blocking(move || crate::alerting::load_rules(path.as_deref()))
             .await?
-            .map_err(anyhow::Error::msg)
             .context("cannot load the alert rules")?
     };
     let rules = Arc::new(rules);
+    let dir = dirs.root.join("alerts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let silences = crate::alerting::load_silences(&dir)?;
     let worker = {
         let wal = wal.clone();
         let rules = rules.clone();
-        let dir = dirs.root.join("alerts");
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let silences = crate::alerting::load_silences(&dir)?;
-            AlertWorker::start(wal, rules, silences, dir)
-        })
-        .await?
-        .map_err(anyhow::Error::msg)
-        .context("cannot start alerting")?
+        tokio::task::spawn_blocking(move || AlertWorker::start(wal, rules, silences, dir))
+            .await?
+            .context("cannot start alerting")?
     };
     let notifiers = Arc::new(crate::alerting::Notifiers::new(config.alerts.rules.clone()));
     notifiers.restart(&rules, &worker.handle());

@@ -105,7 +105,7 @@ async fn create(state: &State, caller: &Caller, body: Bytes) -> Result<Response,
         .iter()
         .map(|m| parse_matcher(m))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = now_nanos();
     let starts_at = match &b.starts_at {
         Some(t) => parse_time_param(t, now)
@@ -159,7 +159,7 @@ async fn create(state: &State, caller: &Caller, body: Bytes) -> Result<Response,
     tokio::task::spawn_blocking(move || crate::alerting::save_silences(&dir, &snapshot))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(ApiError::internal)?;
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -208,7 +208,7 @@ pub async fn delete_silence(
     match tokio::task::spawn_blocking(move || crate::alerting::save_silences(&dir, &snapshot)).await
     {
         Ok(Ok(())) => json_ok(serde_json::json!({ "deleted": id }).to_string()),
-        Ok(Err(e)) => ApiError::internal(e).into_response(),
+        Ok(Err(e)) => ApiError::internal(e.to_string()).into_response(),
         Err(e) => ApiError::internal(e.to_string()).into_response(),
     }
 }
