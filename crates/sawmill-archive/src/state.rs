@@ -8,29 +8,9 @@
 //! and nothing is lost.
 
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Why the state could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{} is corrupt: {source}", path.display())]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot encode the archive state: {0}")]
-    Encode(#[source] serde_json::Error),
-}
+pub use sawmill_core::durable::StateFileError as StateError;
 
 /// A batch at or above the position.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,26 +35,12 @@ pub struct ArchiveState {
 impl ArchiveState {
     /// Reads the state (missing file = nothing archived yet).
     pub fn load(path: &Path) -> Result<ArchiveState, StateError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ArchiveState::default()),
-            Err(source) => Err(StateError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        Ok(sawmill_core::durable::load_json(path)?.unwrap_or_default())
     }
 
-    /// Writes the state atomically (temporary file, fsync, rename, fsync of the folder).
+    /// Writes the state durably.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let body = serde_json::to_vec(self).map_err(StateError::Encode)?;
-        sawmill_core::durable::replace_file(path, &body).map_err(|source| StateError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
+        sawmill_core::durable::save_json(path, self)
     }
 
     /// True when a done batch holds the event `seq` of `tenant`'s `hour`.

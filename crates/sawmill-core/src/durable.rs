@@ -4,9 +4,61 @@
 //! fsynced and renamed over the old one, and the folder is fsynced, so a crash leaves the old
 //! file or the new one, never a part of one.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// A JSON state file that cannot be read, decoded, encoded or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{} is corrupt: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot encode {}: {source}", path.display())]
+    Encode {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// Reads a JSON state file; `None` when there is none yet.
+pub fn load_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateFileError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| StateFileError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Replaces a JSON state file durably ([`replace_file`]).
+pub fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), StateFileError> {
+    let bytes = serde_json::to_vec(value).map_err(|source| StateFileError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    replace_file(path, &bytes).map_err(|source| StateFileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
 
 /// Replaces `path` with `bytes` durably, through `<path>.tmp`.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -71,6 +123,19 @@ fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_state_round_trips_and_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(load_json::<Vec<u32>>(&path).unwrap(), None);
+        save_json(&path, &vec![1u32, 2]).unwrap();
+        assert_eq!(load_json::<Vec<u32>>(&path).unwrap(), Some(vec![1, 2]));
+        std::fs::write(&path, b"{not json").unwrap();
+        let e = load_json::<Vec<u32>>(&path).unwrap_err();
+        assert!(matches!(e, StateFileError::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("state.json is corrupt"), "{e}");
+    }
 
     #[test]
     fn a_file_is_replaced_whole() {

@@ -7,6 +7,7 @@
 //! found in the WAL that remains.
 
 use parking_lot::Mutex;
+use sawmill_core::durable::{load_json, save_json, StateFileError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -54,34 +55,24 @@ pub struct IdempotencyStore {
 
 impl IdempotencyStore {
     /// Loads the snapshot at `path` (missing = empty), dropping expired keys.
-    pub fn load(path: impl Into<PathBuf>, now: i64) -> Result<IdempotencyStore, SnapshotError> {
+    pub fn load(path: impl Into<PathBuf>, now: i64) -> Result<IdempotencyStore, StateFileError> {
         let path = path.into();
-        let mut entries = HashMap::new();
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let list: Vec<SnapshotEntry> =
-                    serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Corrupt {
-                        path: path.clone(),
-                        source,
-                    })?;
-                for e in list {
-                    if now - e.at < KEY_TTL_NANOS {
-                        entries.insert(
-                            KeyId {
-                                tenant: e.tenant,
-                                key: e.key,
-                            },
-                            Entry::Done {
-                                answer: e.answer.into_bytes(),
-                                at: e.at,
-                            },
-                        );
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(SnapshotError::Read { path, source }),
-        }
+        let list: Vec<SnapshotEntry> = load_json(&path)?.unwrap_or_default();
+        let entries = list
+            .into_iter()
+            .filter(|e| now - e.at < KEY_TTL_NANOS)
+            .map(|e| {
+                let id = KeyId {
+                    tenant: e.tenant,
+                    key: e.key,
+                };
+                let done = Entry::Done {
+                    answer: e.answer.into_bytes(),
+                    at: e.at,
+                };
+                (id, done)
+            })
+            .collect();
         Ok(IdempotencyStore {
             path,
             entries: Mutex::new(entries),
@@ -152,7 +143,7 @@ impl IdempotencyStore {
 
     /// Writes every unexpired answered key to the snapshot file (atomically, fsynced), so WAL
     /// segments holding them can be deleted.
-    pub fn save(&self, now: i64) -> Result<(), SnapshotError> {
+    pub fn save(&self, now: i64) -> Result<(), StateFileError> {
         let list: Vec<SnapshotEntry> = self
             .entries
             .lock()
@@ -167,37 +158,8 @@ impl IdempotencyStore {
                 _ => None,
             })
             .collect();
-        let body = serde_json::to_vec(&list).map_err(|source| SnapshotError::Corrupt {
-            path: self.path.clone(),
-            source,
-        })?;
-        sawmill_core::durable::replace_file(&self.path, &body).map_err(|source| {
-            SnapshotError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })
+        save_json(&self.path, &list)
     }
-}
-
-/// The snapshot of answered keys cannot be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{} is corrupt: {source}", path.display())]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
 }
 
 /// An `Idempotency-Key` header value that cannot be used.
