@@ -95,7 +95,7 @@ fn main() {
         Command::Keys(command) => keys::run(command),
     };
     if let Err(e) = result {
-        eprintln!("sawmill: {e:#}");
+        eprintln!("sawmill: {}", sawmill_core::error::report(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -455,7 +455,7 @@ async fn apply_lifecycle_later(store: Arc<S3Store>, a: crate::config::ArchiveSec
         match apply_lifecycle(&store, &a).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "archive lifecycle rule not applied yet; retrying")
+                tracing::warn!(error = %sawmill_core::error::report(e.as_ref()), "archive lifecycle rule not applied yet; retrying")
             }
         }
     }

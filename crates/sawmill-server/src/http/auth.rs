@@ -131,7 +131,7 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
         }
         Err(e) => {
             // the previous keys stay in force
-            tracing::error!(error = %format!("{e:#}"), "cannot reload the keys file");
+            tracing::error!(error = %sawmill_core::error::report(e.as_ref()), "cannot reload the keys file");
             state.keys.loaded()
         }
     };
