@@ -484,7 +484,7 @@ pub(crate) fn show_value(value: &Value) -> String {
 }
 
 /// "a string", "an object", … for error messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -18,25 +18,16 @@ pub(super) fn each_object(line: &str, sink: &mut Sink<'_>, to_event: fn(Event) -
             Some(Ok(Value::Object(record))) => sink.record(to_event(record)),
             Some(Ok(other)) => sink.error(
                 line[start..values.byte_offset()].trim(),
-                format!("expected a JSON object, found {}", kind(&other)),
+                format!(
+                    "expected a JSON object, found {}",
+                    sawmill_core::time::json_kind(&other)
+                ),
             ),
             Some(Err(e)) => {
                 sink.error(line[start..].trim(), format!("invalid JSON: {e}"));
                 return;
             }
         }
-    }
-}
-
-/// What a JSON value is, for error messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
