@@ -103,9 +103,7 @@ pub fn run(command: ArchiveCommand) -> anyhow::Result<()> {
             let runtime = crate::client_runtime()?;
             let in_bucket = runtime.block_on(async {
                 let store = sawmill_server::server::s3_client(a).await?;
-                if let Err((_, why)) = store.check_bucket().await {
-                    bail!("{why}");
-                }
+                store.check_bucket().await?;
                 store
                     .lifecycle_rule(&rule.id)
                     .await

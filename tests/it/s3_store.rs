@@ -204,9 +204,9 @@ fn a_missing_bucket_is_a_clear_error_and_a_down_server_is_not() {
     let store = rt
         .block_on(S3Store::new(&settings(moto.endpoint())))
         .unwrap();
-    let (fatal, why) = rt.block_on(store.check_bucket()).unwrap_err();
-    assert!(fatal, "{why}");
-    assert!(why.contains("does not exist"), "{why}");
+    let missing = rt.block_on(store.check_bucket()).unwrap_err();
+    assert!(missing.is_permanent(), "{missing}");
+    assert!(missing.to_string().contains("does not exist"), "{missing}");
     // a failed request says what S3 answered and keeps the SDK's error as its cause
     match store.list("logs/") {
         Err(e @ StoreError::Remote { .. }) => {
@@ -225,6 +225,6 @@ fn a_missing_bucket_is_a_clear_error_and_a_down_server_is_not() {
     let store = rt
         .block_on(S3Store::new(&settings(format!("http://127.0.0.1:{port}"))))
         .unwrap();
-    let (fatal, why) = rt.block_on(store.check_bucket()).unwrap_err();
-    assert!(!fatal, "{why}");
+    let unreachable = rt.block_on(store.check_bucket()).unwrap_err();
+    assert!(!unreachable.is_permanent(), "{unreachable}");
 }

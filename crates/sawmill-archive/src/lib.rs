@@ -23,7 +23,7 @@ pub mod worker;
 pub use athena::AthenaError;
 pub use batcher::BatchLimits;
 pub use lifecycle::LifecycleError;
-pub use s3::{LifecycleChange, S3Settings, S3Store};
+pub use s3::{BucketError, LifecycleChange, S3Settings, S3Store};
 pub use state::StateError;
 pub use store::{FsStore, ObjectInfo, ObjectStore, Readability, StoreError};
 pub use worker::{

@@ -168,38 +168,47 @@ fn refused(op: &'static str, key: &str, message: &str) -> StoreError {
     }
 }
 
+/// Why the archive bucket cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("bucket {0} does not exist: create it first")]
+    Missing(String),
+    #[error("access to bucket {0} denied: check the credentials and the bucket policy")]
+    Denied(String),
+    #[error(
+        "bucket {bucket} refused the request ({why}): check archive.region and archive.endpoint"
+    )]
+    Refused { bucket: String, why: String },
+    #[error("bucket {bucket} unreachable: {why}")]
+    Unreachable { bucket: String, why: String },
+}
+
+impl BucketError {
+    /// True for a configuration error (missing bucket, access denied, wrong region or
+    /// endpoint); false when it could not be reached now, which is worth retrying.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, BucketError::Unreachable { .. })
+    }
+}
+
 impl S3Store {
-    /// Checks that the bucket exists and can be used. `Err(true, why)`: it cannot (missing,
-    /// access denied) — a configuration error; `Err(false, why)`: it could not be reached
-    /// now (network, timeout, server error) — worth retrying.
-    pub async fn check_bucket(&self) -> Result<(), (bool, String)> {
+    /// Checks that the bucket exists and can be used.
+    pub async fn check_bucket(&self) -> Result<(), BucketError> {
+        let bucket = self.bucket.clone();
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match http_status(&e) {
-                Some(404) => Err((
-                    true,
-                    format!("bucket {} does not exist: create it first", self.bucket),
-                )),
-                Some(401 | 403) => Err((
-                    true,
-                    format!(
-                        "access to bucket {} denied: check the credentials and the bucket policy",
-                        self.bucket
-                    ),
-                )),
-                Some(301 | 400) => Err((
-                    true,
-                    format!(
-                        "bucket {} refused the request ({}): check archive.region and archive.endpoint",
-                        self.bucket,
-                        sdk_message(&e)
-                    ),
-                )),
-                _ => Err((
-                    false,
-                    format!("bucket {} unreachable: {}", self.bucket, sdk_message(&e)),
-                )),
-            },
+            Err(e) => Err(match http_status(&e) {
+                Some(404) => BucketError::Missing(bucket),
+                Some(401 | 403) => BucketError::Denied(bucket),
+                Some(301 | 400) => BucketError::Refused {
+                    bucket,
+                    why: sdk_message(&e),
+                },
+                _ => BucketError::Unreachable {
+                    bucket,
+                    why: sdk_message(&e),
+                },
+            }),
         }
     }
 

@@ -383,8 +383,10 @@ async fn start_archive(
                         apply_lifecycle(&store, a).await?;
                     }
                 }
-                Err((true, why)) => anyhow::bail!("cannot use the archive: {why}"),
-                Err((false, why)) => {
+                Err(e) if e.is_permanent() => {
+                    return Err(anyhow::Error::new(e).context("cannot use the archive"))
+                }
+                Err(why) => {
                     // ingest goes on: the archive's backlog waits in the WAL until S3 is back
                     tracing::warn!(
                         "archive store unreachable at startup, retrying in the background: {why}"
