@@ -14,6 +14,7 @@ mod bad_input;
 mod cli;
 mod cloudwatch;
 mod crash;
+mod es;
 mod firehose;
 mod follow;
 mod forwarder;

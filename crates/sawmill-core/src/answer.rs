@@ -21,6 +21,10 @@ pub struct IngestAnswer {
     /// become searchable. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub searchable: Option<bool>,
+    /// The WAL sequence number of the first accepted event (the others follow it in order),
+    /// for protocols whose answers name each event. Not part of the wire shape.
+    #[serde(skip)]
+    pub first_seq: Option<u64>,
 }
 
 impl IngestAnswer {
@@ -45,13 +49,22 @@ mod tests {
                 error: "invalid JSON".into(),
             }],
             searchable: None,
+            first_seq: Some(7),
         };
         let json = String::from_utf8(answer.to_json()).unwrap();
         assert_eq!(
             json,
             r#"{"accepted":2,"rejected":1,"errors":[{"line":3,"error":"invalid JSON"}]}"#
         );
-        assert_eq!(serde_json::from_str::<IngestAnswer>(&json).unwrap(), answer);
+        let back = serde_json::from_str::<IngestAnswer>(&json).unwrap();
+        assert_eq!(back.first_seq, None);
+        assert_eq!(
+            back,
+            IngestAnswer {
+                first_seq: None,
+                ..answer
+            }
+        );
         let minimal: IngestAnswer = serde_json::from_str(r#"{"accepted":1,"rejected":0}"#).unwrap();
         assert!(minimal.errors.is_empty());
     }

@@ -45,8 +45,8 @@ pub use event::{Event, EventError};
 pub use hash::{fnv1a64, Fnv1a64};
 pub use normalize::{normalize_level, normalize_object, NormalizeError};
 pub use parse::{
-    parse_body, parse_json_line, BodyFormat, InvalidLine, LineError, ParseContext, Parsed,
-    MAX_LISTED_ERRORS,
+    parse_body, parse_json_line, parse_line, BodyFormat, InvalidLine, LineError, ParseContext,
+    Parsed, MAX_LISTED_ERRORS,
 };
 pub use retry::RetryPolicy;
 pub use time::{

@@ -146,7 +146,13 @@ pub enum InvalidLine {
     Normalize(#[from] NormalizeError),
 }
 
-fn parse_line(line: &[u8], format: BodyFormat, ctx: &ParseContext) -> Result<Event, InvalidLine> {
+/// Parses one line (without its newline) of a body: the checks of [`parse_body`] (length,
+/// UTF-8, and for NDJSON the object, field and depth limits) and normalization.
+pub fn parse_line(
+    line: &[u8],
+    format: BodyFormat,
+    ctx: &ParseContext,
+) -> Result<Event, InvalidLine> {
     let max = ctx.limits.max_line_bytes;
     if line.len() > max {
         return Err(InvalidLine::TooLong {

@@ -189,6 +189,9 @@ pub struct IngestSection {
     /// Longest time a client may take to send its body.
     #[serde(deserialize_with = "duration")]
     pub body_timeout: Duration,
+    /// Document ids (Elasticsearch `_index` + `_id`) remembered to keep re-sent documents
+    /// once, within a day; beyond it the oldest are forgotten. About 100 bytes each.
+    pub max_document_ids: usize,
 }
 
 impl Default for IngestSection {
@@ -202,6 +205,7 @@ impl Default for IngestSection {
             max_inflight_bytes: 512 << 20,
             max_index_lag_events: 5_000_000,
             body_timeout: Duration::from_secs(60),
+            max_document_ids: 1_000_000,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod alerting;
 pub mod audit;
 pub mod batch;
 pub mod config;
+pub mod doc_ids;
 pub mod http;
 pub mod idempotency;
 pub mod index_worker;

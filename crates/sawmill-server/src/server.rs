@@ -2,6 +2,7 @@
 //! serves the API and shuts down cleanly (drain requests, commit the index, close the WAL).
 
 use crate::config::{ArchiveBackend, Config};
+use crate::doc_ids::{ids_in_events, DocIds};
 use crate::http::{now_nanos, router, AppState};
 use crate::idempotency::IdempotencyStore;
 use crate::index_worker::IndexWorker;
@@ -40,6 +41,9 @@ impl DataDir {
     }
     pub fn idempotency(&self) -> PathBuf {
         self.root.join("idempotency.json")
+    }
+    pub fn doc_ids(&self) -> PathBuf {
+        self.root.join("doc-ids.bin")
     }
 }
 
@@ -82,17 +86,19 @@ pub async fn run(
     let dirs = DataDir { root: root.clone() };
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let wal = open_wal(&dirs, &config, &metrics).await?;
-    let idempotency = {
+    let remembered = {
         let wal = wal.clone();
-        let path = dirs.idempotency();
-        Arc::new(tokio::task::spawn_blocking(move || load_idempotency(&path, &wal)).await??)
+        let (keys_path, ids_path) = (dirs.idempotency(), dirs.doc_ids());
+        let capacity = config.ingest.max_document_ids;
+        tokio::task::spawn_blocking(move || load_remembered(&keys_path, &ids_path, capacity, &wal))
+            .await??
     };
     let stages = Stages::start(&config, &dirs, &wal, &metrics).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let state = app_state(config, &root, wal, idempotency, metrics, keys, &stages)?;
+    let state = app_state(config, &root, wal, remembered, metrics, keys, &stages)?;
     let sighup = tokio::spawn(crate::alerting::reload_on_sighup(state.clone()));
     let maintenance = tokio::spawn(maintenance_loop(state.clone()));
     on_listening(addr, &root);
@@ -289,11 +295,15 @@ fn app_state(
     config: Config,
     root: &Path,
     wal: Arc<Wal>,
-    idempotency: Arc<IdempotencyStore>,
+    remembered: Remembered,
     metrics: Arc<Metrics>,
     keys: Arc<crate::keys::KeyRing>,
     stages: &Stages,
 ) -> anyhow::Result<Arc<AppState>> {
+    let Remembered {
+        idempotency,
+        doc_ids,
+    } = remembered;
     let tenants = Arc::new(crate::limits::TenantPolicies::new(&config)?);
     let disk = Arc::new(crate::limits::DiskGuard::new(
         root,
@@ -322,6 +332,7 @@ fn app_state(
         partitions: stages.partitions.clone(),
         index: stages.index.handle(),
         idempotency,
+        doc_ids,
         metrics,
         pipeline,
         archive: stages.archive.handle(),
@@ -474,9 +485,24 @@ fn host_name() -> String {
 }
 
 /// Loads the saved keys, then the keys of every batch still in the WAL.
-fn load_idempotency(path: &Path, wal: &Wal) -> anyhow::Result<IdempotencyStore> {
+/// What the server remembers of earlier requests to keep retried ones once.
+struct Remembered {
+    idempotency: Arc<IdempotencyStore>,
+    doc_ids: Arc<DocIds>,
+}
+
+/// Loads the idempotency keys and document ids from their snapshots, then from the WAL that
+/// remains (one pass over it).
+fn load_remembered(
+    keys_path: &Path,
+    ids_path: &Path,
+    capacity: usize,
+    wal: &Wal,
+) -> anyhow::Result<Remembered> {
     let now = now_nanos();
-    let store = IdempotencyStore::load(path, now)?;
+    let store = IdempotencyStore::load(keys_path, now)?;
+    let doc_ids = DocIds::load(ids_path, capacity, now)
+        .with_context(|| format!("cannot read {}", ids_path.display()))?;
     for record in wal.read_from(wal.first_seq())? {
         let record = match record {
             Ok(r) => r,
@@ -485,13 +511,19 @@ fn load_idempotency(path: &Path, wal: &Wal) -> anyhow::Result<IdempotencyStore> 
                 break;
             }
         };
-        if let Ok((header, _)) = RecordHeader::decode(&record.payload) {
+        if let Ok((header, events)) = RecordHeader::decode(&record.payload) {
+            for key in ids_in_events(&header.tenant, &record.payload[events..]) {
+                doc_ids.restore(key, header.received_at, now);
+            }
             if let Some(key) = header.idempotency_key {
                 store.restore(&header.tenant, &key, header.answer, header.received_at, now);
             }
         }
     }
-    Ok(store)
+    Ok(Remembered {
+        idempotency: Arc::new(store),
+        doc_ids: Arc::new(doc_ids),
+    })
 }
 
 async fn maintenance_loop(state: Arc<AppState>) {
@@ -520,6 +552,10 @@ fn maintenance_step(state: &AppState) {
     }
     if let Err(e) = state.idempotency.save(now) {
         tracing::error!(error = %e, "cannot save idempotency keys; keeping wal segments");
+        return;
+    }
+    if let Err(e) = state.doc_ids.save(now) {
+        tracing::error!(error = %e, path = %state.doc_ids.path().display(), "cannot save document ids; keeping wal segments");
         return;
     }
     match state.wal.truncate_before(consumed) {

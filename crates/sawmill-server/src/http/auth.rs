@@ -2,9 +2,10 @@
 //!
 //! Each route group names what it needs: a scope for one tenant (`ingest`, `search`,
 //! `admin`), or a scope over every tenant (server-wide operations: flush, reloads,
-//! metrics). The key comes as `Authorization: Bearer <key>`, as the password of HTTP Basic
-//! (for shippers that only speak Basic; the user name is ignored) or as
-//! `X-Amz-Firehose-Access-Key`. Missing, malformed, unknown and revoked keys are all answered
+//! metrics), or any valid key (the Elasticsearch API's version and setup probes). The key
+//! comes as `Authorization: Bearer <key>`, as the password of HTTP Basic (for shippers that
+//! only speak Basic; the user name is ignored), as Elasticsearch's `ApiKey` (the base64 of
+//! `id:key`, or the key itself) or as `X-Amz-Firehose-Access-Key`. Missing, malformed, unknown and revoked keys are all answered
 //! `401` with the same message; a valid key without the scope or for another tenant gets
 //! `403` — neither says whether another key or tenant exists.
 //!
@@ -33,6 +34,9 @@ pub enum Need {
     Tenant(Scope),
     /// `scope` on an operator key (every tenant): server-wide operations.
     Operator(Scope),
+    /// Any valid key, whatever its scopes: answers that tell a client only that it may talk
+    /// to the server (the Elasticsearch API's version and setup probes).
+    AnyScope,
 }
 
 /// Who is calling, attached to each authorized request.
@@ -83,14 +87,28 @@ fn presented_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
             let (_, password) = pair.split_once(':').ok_or(BAD_KEY)?;
             return Ok(Some(password.to_string()));
         }
+        if scheme.eq_ignore_ascii_case("apikey") {
+            return Ok(Some(api_key(rest)));
+        }
         return Err(
-            "unsupported Authorization scheme: use Bearer <key> or Basic with the key as password",
+            "unsupported Authorization scheme: use Bearer <key>, Basic with the key as password, or ApiKey <key>",
         );
     }
     if let Some(value) = headers.get("x-amz-firehose-access-key") {
         return Ok(Some(value.to_str().map_err(|_| BAD_KEY)?.to_string()));
     }
     Ok(None)
+}
+
+/// The key of Elasticsearch's `ApiKey` credentials: the base64 of `id:key` (the id is
+/// ignored), or the key itself.
+fn api_key(value: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, key)| key.to_string()))
+        .unwrap_or_else(|| value.to_string())
 }
 
 fn requested_tenant(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -157,10 +175,11 @@ pub fn authorize(state: &State, need: Need, headers: &HeaderMap) -> Result<Calle
     let forbidden =
         |message: String| reject("forbidden", ApiError::new(StatusCode::FORBIDDEN, message));
     let (scope, operator_only) = match need {
-        Need::Tenant(s) => (s, false),
-        Need::Operator(s) => (s, true),
+        Need::Tenant(s) => (Some(s), false),
+        Need::Operator(s) => (Some(s), true),
+        Need::AnyScope => (None, false),
     };
-    if !grant.scopes.contains(&scope) {
+    if let Some(scope) = scope.filter(|s| !grant.scopes.contains(s)) {
         return Err(forbidden(format!(
             "this key lacks the '{}' scope this endpoint needs",
             scope.as_str()
@@ -241,6 +260,14 @@ mod tests {
             headers(&[("authorization", "bearer  smk_k")]),
             headers(&[("authorization", &format!("Basic {b64}"))]),
             headers(&[("x-amz-firehose-access-key", "smk_k")]),
+            headers(&[("authorization", "ApiKey smk_k")]),
+            headers(&[(
+                "authorization",
+                &format!(
+                    "ApiKey {}",
+                    base64::engine::general_purpose::STANDARD.encode("id1:smk_k")
+                ),
+            )]),
         ] {
             assert_eq!(presented_key(&h).unwrap().as_deref(), Some("smk_k"));
         }

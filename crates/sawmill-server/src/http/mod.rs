@@ -7,6 +7,7 @@ mod admin;
 mod alerts;
 mod archive;
 pub mod auth;
+mod es;
 mod firehose;
 mod ingest;
 pub mod receive;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub partitions: Arc<Partitions>,
     pub index: IndexHandle,
     pub idempotency: Arc<IdempotencyStore>,
+    /// Elasticsearch document ids kept within a day.
+    pub doc_ids: Arc<crate::doc_ids::DocIds>,
     pub metrics: Arc<Metrics>,
     /// The one ingest path every protocol feeds.
     pub pipeline: Arc<Pipeline>,
@@ -102,6 +105,8 @@ pub fn router(state: State) -> Router {
         .route("/metrics", get(admin::metrics))
         .route_layer(guard(Need::Operator(Scope::Admin)));
     Router::new()
+        .merge(es_routes(&state, "/es"))
+        .merge(es_routes(&state, ""))
         .merge(ingest)
         .merge(firehose)
         .merge(search)
@@ -112,6 +117,52 @@ pub fn router(state: State) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The Elasticsearch-compatible API (see [`es`]) under `prefix` (`/es`, and the root for
+/// clients that cannot set a path prefix).
+fn es_routes(state: &State, prefix: &str) -> Router<State> {
+    let guard =
+        |need: Need| axum::middleware::from_fn_with_state((state.clone(), need), auth::require);
+    let at = |path: &str| format!("{prefix}{path}");
+    let bulk = Router::new()
+        .route(&at("/_bulk"), post(es::bulk).put(es::bulk))
+        .route(
+            &at("/{index}/_bulk"),
+            post(es::bulk_index).put(es::bulk_index),
+        )
+        .route_layer(guard(Need::Tenant(Scope::Ingest)));
+    let setup = axum::routing::get(es::setup)
+        .head(es::setup)
+        .put(es::setup)
+        .post(es::setup)
+        .delete(es::setup);
+    let info = get(es::info).head(es::info);
+    let mut probes = Router::new()
+        .route(&at("/"), info.clone())
+        .route(&at("/_license"), get(es::license))
+        .route(&at("/_xpack"), get(es::xpack))
+        .route(&at("/_cluster/health"), get(es::cluster_health))
+        .route(&at("/_nodes"), get(es::nodes))
+        .route(&at("/_nodes/http"), get(es::nodes));
+    if !prefix.is_empty() {
+        probes = probes.route(prefix, info);
+    }
+    for kind in [
+        "/_index_template",
+        "/_template",
+        "/_component_template",
+        "/_ilm/policy",
+        "/_ingest/pipeline",
+        "/_data_stream",
+    ] {
+        probes = probes.route(&at(&format!("{kind}/{{name}}")), setup.clone());
+    }
+    let probes = probes.route_layer(guard(Need::AnyScope));
+    Router::new()
+        .merge(bulk)
+        .merge(probes)
+        .layer(axum::middleware::from_fn(es::reshape))
 }
 
 async fn not_found() -> Response {

@@ -120,7 +120,12 @@ pub struct DecodeContext<'a> {
     /// The receive time, default source and limits events are parsed with.
     pub parse: &'a ParseContext,
     meter: prepare::Meter<'a>,
+    settle: Option<Settle>,
 }
+
+/// Called once a request has ended: `true` when its events are durable (or it had none to
+/// append), `false` when it failed after decoding.
+pub type Settle = Box<dyn FnOnce(bool) + Send>;
 
 impl DecodeContext<'_> {
     /// Charges the tenant's rate for `bytes` more than the decompressed body (already
@@ -131,6 +136,13 @@ impl DecodeContext<'_> {
             return Ok(());
         }
         self.meter.charge(bytes)
+    }
+
+    /// Asks to be told how the request ends: a decoder that reserves something for its
+    /// events (document ids) keeps it when they are durable and gives it back otherwise.
+    /// The pipeline calls `settle` exactly once, even when the client has hung up.
+    pub fn on_settled(&mut self, settle: impl FnOnce(bool) + Send + 'static) {
+        self.settle = Some(Box::new(settle));
     }
 }
 
@@ -319,12 +331,21 @@ impl Pipeline {
             stored,
             batch,
             matches,
+            settle,
             ..
         } = prepared;
         let Some(batch) = batch else {
+            if let Some(settle) = settle {
+                settle(true);
+            }
             return Ok((answer, stored));
         };
-        let appended = self.append(batch, matches).await?;
+        let appended = self.append(batch, matches).await;
+        if let Some(settle) = settle {
+            settle(appended.is_ok());
+        }
+        let appended = appended?;
+        answer.first_seq = Some(appended.first_seq);
         self.metrics
             .ingest
             .events

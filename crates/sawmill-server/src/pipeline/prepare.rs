@@ -30,6 +30,8 @@ pub(super) struct Prepared {
     /// `None` when no event was accepted: nothing to append.
     pub batch: Option<Batch>,
     pub matches: Option<sawmill_alerts::Matches>,
+    /// The decoder's [`DecodeContext::on_settled`], to call when the request ends.
+    pub settle: Option<super::Settle>,
 }
 
 pub(super) fn prepare(
@@ -55,13 +57,29 @@ pub(super) fn prepare(
         charged: 0,
     };
     meter.charge(raw.len())?;
-    let mut parsed = decoder.decode(&raw, &mut DecodeContext { parse: ctx, meter })?;
+    let mut context = DecodeContext {
+        parse: ctx,
+        meter,
+        settle: None,
+    };
+    let decoded = decoder.decode(&raw, &mut context);
+    let settle = context.settle;
+    let mut parsed = match decoded {
+        Ok(parsed) => parsed,
+        Err(refusal) => {
+            if let Some(settle) = settle {
+                settle(false);
+            }
+            return Err(refusal);
+        }
+    };
     let redacted = redact(&policy, &mut parsed);
     let answer = IngestAnswer {
         accepted: parsed.events.len() as u64,
         rejected: parsed.rejected as u64,
         errors: parsed.errors,
         searchable: None,
+        first_seq: None,
     };
     let stored = answer.to_json();
     let matches = alerts.match_events(&tenant, &parsed.events);
@@ -81,6 +99,7 @@ pub(super) fn prepare(
         redacted,
         batch,
         matches,
+        settle,
     })
 }
 

@@ -348,3 +348,58 @@ async fn compressed_bodies_are_decompressed_within_the_limit() {
     );
     f.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decoder_is_told_once_how_its_request_ended() {
+    let f = Fixture::new("");
+    let settling = |told: Arc<std::sync::Mutex<Vec<bool>>>, refuse: bool| {
+        move |raw: &[u8], ctx: &mut DecodeContext<'_>| {
+            ctx.on_settled(move |durable| told.lock().unwrap().push(durable));
+            if refuse {
+                return Err(Refusal::BadBody("not this time".into()));
+            }
+            lines(raw, ctx)
+        }
+    };
+    // durable events: told true, after the WAL holds them
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let answer = f
+        .pipeline
+        .ingest(
+            origin("acme", None),
+            f.body(b"one\ntwo\n").await,
+            settling(told.clone(), false),
+        )
+        .await
+        .unwrap();
+    let Ingested::Done(answer) = answer else {
+        panic!("a new request is not a replay")
+    };
+    assert_eq!(*told.lock().unwrap(), vec![true]);
+    assert_eq!(answer.first_seq, Some(0));
+    assert_eq!(f.records().len(), 1);
+    // a refusal by the decoder itself: told false
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    f.pipeline
+        .ingest(
+            origin("acme", None),
+            f.body(b"three\n").await,
+            settling(told.clone(), true),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(*told.lock().unwrap(), vec![false]);
+    // nothing to append (every line rejected): told true, as nothing is left to keep
+    let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+    f.pipeline
+        .ingest(
+            origin("acme", None),
+            f.body(b"!bad\n").await,
+            settling(told.clone(), false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*told.lock().unwrap(), vec![true]);
+    assert_eq!(f.records().len(), 1);
+    f.stop();
+}
