@@ -149,6 +149,15 @@ fn ingest(head: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     request("POST", "/api/v1/ingest", &h(head), body)
 }
 
+fn bulk(body: &[u8]) -> Vec<u8> {
+    request(
+        "POST",
+        "/_bulk",
+        &h(&[("Content-Type", "application/x-ndjson")]),
+        body,
+    )
+}
+
 fn ndjson(body: &[u8]) -> Vec<u8> {
     ingest(&[("Content-Type", "application/x-ndjson")], body)
 }
@@ -252,6 +261,9 @@ enum Expect {
     Error(u16, &'static str),
     /// Refused by the HTTP layer before the API sees it: this status (any body).
     Http(u16),
+    /// 200 with an Elasticsearch bulk answer: each item's status in order, and how many of
+    /// the kept documents are tagged `gen:corpus` (searchable later).
+    Items(&'static [u64], u64),
     /// 200 with per-line results: accepted, rejected, a fragment of each listed error in
     /// order, and how many accepted lines are tagged `gen:corpus` (searchable later).
     Lines {
@@ -740,6 +752,76 @@ fn corpus() -> Vec<Case> {
             get("/api/v1/histogram?q=%C3"),
             Error(400, "UTF-8"),
         ),
+        // the Elasticsearch bulk API
+        case(
+            "_bulk: a NUL byte, a bare string and a 100-deep document between good ones",
+            bulk(
+                &[
+                    format!("{{\"index\":{{}}}}\n{}", good(3000)).into_bytes(),
+                    b"{\"index\":{}}\n{\"message\":\"nul \x00 inside\"}".to_vec(),
+                    b"{\"create\":{}}\n\"just a string\"".to_vec(),
+                    format!("{{\"create\":{{}}}}\n{}", nested_object(100)).into_bytes(),
+                    format!("{{\"create\":{{\"_index\":\"h\"}}}}\n{}", good(3001)).into_bytes(),
+                ]
+                .join(&b'\n'),
+            ),
+            Items(&[201, 400, 400, 400, 201], 2),
+        ),
+        case(
+            "_bulk: only delete and update actions",
+            bulk(b"{\"delete\":{\"_id\":\"1\"}}\n{\"update\":{\"_id\":\"1\"}}\n{\"doc\":{}}\n"),
+            Items(&[400, 400], 0),
+        ),
+        case(
+            "_bulk: a 300-byte index name and a 600-byte _id",
+            bulk(
+                format!(
+                    "{{\"index\":{{\"_index\":\"{}\"}}}}\n{{}}\n{{\"index\":{{\"_id\":\"{}\"}}}}\n{{}}\n",
+                    "i".repeat(300),
+                    "d".repeat(600)
+                )
+                .as_bytes(),
+            ),
+            Items(&[400, 400], 0),
+        ),
+        case(
+            "_bulk: invalid UTF-8 in an action line",
+            bulk(b"{\"index\":{}}\n{}\n{\"index\":{\"_index\":\"\xff\xfe\"}}\n{}\n"),
+            Error(400, "line [3]"),
+        ),
+        case(
+            "_bulk: an action line with no document after it",
+            bulk(format!("{{\"index\":{{}}}}\n{}\n{{\"create\":{{}}}}\n", good(3002)).as_bytes()),
+            Error(400, "line [3]"),
+        ),
+        case(
+            "_bulk: an action nested 200 deep",
+            bulk(format!("{{\"index\":{}}}\n{{}}\n", nested_object(200)).as_bytes()),
+            Error(400, "line [1]"),
+        ),
+        case(
+            "_bulk: gzip bomb (1 GiB of zeros)",
+            request(
+                "POST",
+                "/_bulk",
+                &h(&[
+                    ("Content-Type", "application/x-ndjson"),
+                    ("Content-Encoding", "gzip"),
+                ]),
+                &bomb("gzip"),
+            ),
+            Error(413, "decompressed"),
+        ),
+        case(
+            "_bulk: Content-Type application/xml",
+            request(
+                "POST",
+                "/es/_bulk",
+                &h(&[("Content-Type", "application/xml")]),
+                b"<bulk/>",
+            ),
+            Error(415, "Content-Type"),
+        ),
         case(
             "70 KB path",
             get(&format!("/{}", "a".repeat(70_000))),
@@ -773,7 +855,11 @@ fn check_case(checks: &mut Checks, case: &Case, got: Result<RawAnswer, String>) 
         }
     };
     let body = answer.json();
-    let error = body["error"].as_str().unwrap_or("");
+    // sawmill's `{"error":"…"}` or, from the Elasticsearch API, `{"error":{"reason":"…"}}`
+    let error = body["error"]
+        .as_str()
+        .or(body["error"]["reason"].as_str())
+        .unwrap_or("");
     match &case.expect {
         Expect::Http(status) => {
             checks.eq(
@@ -793,6 +879,27 @@ fn check_case(checks: &mut Checks, case: &Case, got: Result<RawAnswer, String>) 
                 answer.status == *status && error.to_lowercase().contains(&fragment.to_lowercase()),
             );
             0
+        }
+        Expect::Items(statuses, corpus) => {
+            let got: Vec<u64> = body["items"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_object()?.values().next()?["status"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default();
+            checks.eq(
+                &format!("{what}: status and item statuses ({})", answer.text()),
+                (answer.status, got),
+                (200, statuses.to_vec()),
+            );
+            if answer.status == 200 {
+                *corpus
+            } else {
+                0
+            }
         }
         Expect::Lines {
             accepted,
