@@ -5,3 +5,5 @@
 //! Nothing here does I/O or knows about HTTP: the server's handlers read requests and hand
 //! these decoders to the one ingest pipeline, and the fuzz targets call them directly. No
 //! decoder panics on any input; every limit of [`sawmill_core::Limits`] applies.
+
+pub mod otlp;
