@@ -9,6 +9,7 @@ mod archive;
 pub mod auth;
 mod firehose;
 mod ingest;
+mod otlp;
 pub mod receive;
 mod search;
 
@@ -72,6 +73,10 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/firehose", post(firehose::firehose))
         .route_layer(guard(Need::Tenant(Scope::Ingest)))
         .layer(axum::middleware::from_fn(firehose::reshape));
+    let otlp = Router::new()
+        .route("/v1/logs", post(otlp::logs))
+        .route_layer(guard(Need::Tenant(Scope::Ingest)))
+        .layer(axum::middleware::from_fn(otlp::reshape));
     let search = Router::new()
         .route(
             "/api/v1/search",
@@ -104,6 +109,7 @@ pub fn router(state: State) -> Router {
     Router::new()
         .merge(ingest)
         .merge(firehose)
+        .merge(otlp)
         .merge(search)
         .merge(admin)
         .merge(operator)
