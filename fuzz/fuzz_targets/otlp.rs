@@ -86,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(parsed.errors.len(), parsed.rejected.min(MAX_LISTED_ERRORS));
     let mut last = 0;
     for e in &parsed.errors {
-        assert!(e.line > last, "record numbers out of order: {:?}", parsed.errors);
+        assert!(
+            e.line > last,
+            "record numbers out of order: {:?}",
+            parsed.errors
+        );
         assert!(!e.error.is_empty());
         last = e.line;
     }
@@ -110,7 +114,9 @@ fuzz_target!(|data: &[u8]| {
 
     let answer = encode_response(parsed.rejected as u64, &parsed.errors, Format::Protobuf);
     let response = ExportLogsServiceResponse::decode(&answer[..]).expect("our own answer");
-    let rejected = response.partial_success.map_or(0, |p| p.rejected_log_records);
+    let rejected = response
+        .partial_success
+        .map_or(0, |p| p.rejected_log_records);
     assert_eq!(rejected as usize, parsed.rejected);
     let json = encode_response(parsed.rejected as u64, &parsed.errors, Format::Json);
     assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok());
