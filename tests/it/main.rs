@@ -22,6 +22,7 @@ mod hostile;
 mod idempotency;
 mod lambda_runtime;
 mod limits;
+mod otlp;
 mod restore;
 mod s3_store;
 mod search;

@@ -453,6 +453,20 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_metadata_is_ignored_or_refused_without_overflowing() {
+        for depth in [200, 100_000] {
+            let body = format!(
+                "{{\"index\":{{\"routing\":{}{}}}}}\n{{}}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            let mut c = ctx();
+            c.limits.max_line_bytes = 1 << 20;
+            let _ = decode(body.as_bytes(), None, &c);
+        }
+    }
+
+    #[test]
     fn garbage_never_panics() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..2000 {

@@ -7,3 +7,4 @@
 //! decoder panics on any input; every limit of [`sawmill_core::Limits`] applies.
 
 pub mod es_bulk;
+pub mod otlp;

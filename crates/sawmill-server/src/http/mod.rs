@@ -10,6 +10,7 @@ pub mod auth;
 mod es;
 mod firehose;
 mod ingest;
+mod otlp;
 pub mod receive;
 mod search;
 
@@ -75,6 +76,10 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/firehose", post(firehose::firehose))
         .route_layer(guard(Need::Tenant(Scope::Ingest)))
         .layer(axum::middleware::from_fn(firehose::reshape));
+    let otlp = Router::new()
+        .route("/v1/logs", post(otlp::logs))
+        .route_layer(guard(Need::Tenant(Scope::Ingest)))
+        .layer(axum::middleware::from_fn(otlp::reshape));
     let search = Router::new()
         .route(
             "/api/v1/search",
@@ -109,6 +114,7 @@ pub fn router(state: State) -> Router {
         .merge(es_routes(&state, ""))
         .merge(ingest)
         .merge(firehose)
+        .merge(otlp)
         .merge(search)
         .merge(admin)
         .merge(operator)
