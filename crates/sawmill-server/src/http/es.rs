@@ -328,10 +328,8 @@ async fn bulk_into(
     let started = Instant::now();
     let result = bulk_request(&state, caller, index, query.as_deref(), &headers, body).await;
     let result = result.map(|(answer, items)| {
-        es_json(
-            StatusCode::OK,
-            bulk_answer(&answer, &items, started.elapsed().as_millis() as u64),
-        )
+        let body = bulk_answer(&answer, &items, started.elapsed().as_millis() as u64);
+        super::json_ok(body)
     });
     count_outcome(&state, started, result)
 }
@@ -453,43 +451,123 @@ impl BulkDecoder {
     }
 }
 
-/// ES's bulk answer: one item per action, in order.
-fn bulk_answer(answer: &IngestAnswer, items: &[Item], took_ms: u64) -> Value {
+/// ES's bulk answer: one item per action, in order. Written directly (a bulk request holds
+/// thousands of items, and a JSON tree per item would cost more than decoding the documents).
+fn bulk_answer(answer: &IngestAnswer, items: &[Item], took_ms: u64) -> Vec<u8> {
+    use std::io::Write;
     let first_seq = answer.first_seq.unwrap_or(0);
-    let mut errors = false;
-    let list: Vec<Value> = items
+    let errors = items
         .iter()
-        .map(|item| {
-            let index = item.index.clone().unwrap_or_default();
-            let body = match &item.outcome {
-                Outcome::Event(pos) => {
-                    let seq = first_seq + *pos as u64;
-                    let id = item.id.clone().unwrap_or_else(|| seq.to_string());
-                    json!({
-                        "_index": index, "_id": id, "_version": 1, "result": "created",
-                        "_shards": { "total": 1, "successful": 1, "failed": 0 },
-                        "_seq_no": seq, "_primary_term": 1, "status": 201,
-                    })
-                }
-                Outcome::Duplicate => json!({
-                    "_index": index, "_id": item.id, "_version": 1, "result": "noop",
-                    "_shards": { "total": 1, "successful": 1, "failed": 0 },
-                    "status": 200,
-                }),
+        .any(|i| matches!(i.outcome, Outcome::Failed { .. }));
+    let mut out = Vec::with_capacity(64 + items.len() * 200);
+    // writes into a Vec cannot fail
+    let _ = write!(out, "{{\"took\":{took_ms},\"errors\":{errors},\"items\":[");
+    let string = |out: &mut Vec<u8>, text: &str| {
+        let _ = serde_json::to_writer(&mut *out, text);
+    };
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let _ = write!(out, "{{\"{}\":{{\"_index\":", item.action.as_str());
+        string(&mut out, item.index.as_deref().unwrap_or(""));
+        out.extend_from_slice(b",\"_id\":");
+        match (&item.outcome, &item.id) {
+            (_, Some(id)) => string(&mut out, id),
+            (Outcome::Event(pos), None) => {
+                let _ = write!(out, "\"{}\"", first_seq + *pos as u64);
+            }
+            (_, None) => out.extend_from_slice(b"null"),
+        }
+        match &item.outcome {
+            Outcome::Event(pos) => {
+                let _ = write!(
+                    out,
+                    ",\"_version\":1,\"result\":\"created\",{SHARDS},\"_seq_no\":{},\"_primary_term\":1,\"status\":201}}}}",
+                    first_seq + *pos as u64
+                );
+            }
+            Outcome::Duplicate => {
+                let _ = write!(
+                    out,
+                    ",\"_version\":1,\"result\":\"noop\",{SHARDS},\"status\":200}}}}"
+                );
+            }
+            Outcome::Failed {
+                status,
+                kind,
+                reason,
+            } => {
+                let _ = write!(out, ",\"status\":{status},\"error\":{{\"type\":");
+                string(&mut out, kind);
+                out.extend_from_slice(b",\"reason\":");
+                string(&mut out, reason);
+                out.extend_from_slice(b"}}}");
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+const SHARDS: &str = "\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sawmill_protocols::es_bulk::Action;
+
+    #[test]
+    fn the_bulk_answer_is_es_shaped_json() {
+        let item = |action, id: Option<&str>, outcome| Item {
+            action,
+            index: Some("logs \"x\"".into()),
+            id: id.map(str::to_string),
+            outcome,
+        };
+        let items = vec![
+            item(Action::Create, None, Outcome::Event(0)),
+            item(Action::Index, Some("a1"), Outcome::Event(1)),
+            item(Action::Create, Some("a0"), Outcome::Duplicate),
+            item(
+                Action::Delete,
+                None,
                 Outcome::Failed {
-                    status,
-                    kind,
-                    reason,
-                } => {
-                    errors = true;
-                    json!({
-                        "_index": index, "_id": item.id, "status": status,
-                        "error": { "type": kind, "reason": reason },
-                    })
-                }
-            };
-            json!({ item.action.as_str(): body })
-        })
-        .collect();
-    json!({ "took": took_ms, "errors": errors, "items": list })
+                    status: 400,
+                    kind: "illegal_argument_exception",
+                    reason: "no \"delete\"".into(),
+                },
+            ),
+        ];
+        let answer = IngestAnswer {
+            accepted: 2,
+            first_seq: Some(40),
+            ..IngestAnswer::default()
+        };
+        let json: Value = serde_json::from_slice(&bulk_answer(&answer, &items, 7)).unwrap();
+        assert_eq!(json["took"], 7);
+        assert_eq!(json["errors"], true);
+        let first = &json["items"][0]["create"];
+        assert_eq!(first["_index"], "logs \"x\"");
+        assert_eq!(
+            (&first["_id"], &first["_seq_no"]),
+            (&json!("40"), &json!(40))
+        );
+        assert_eq!(
+            (&first["status"], &first["result"]),
+            (&json!(201), &json!("created"))
+        );
+        assert_eq!(first["_shards"]["successful"], 1);
+        assert_eq!(json["items"][1]["index"]["_id"], "a1");
+        assert_eq!(json["items"][1]["index"]["_seq_no"], 41);
+        assert_eq!(json["items"][2]["create"]["result"], "noop");
+        assert_eq!(json["items"][2]["create"]["status"], 200);
+        let failed = &json["items"][3]["delete"];
+        assert_eq!(failed["status"], 400);
+        assert_eq!(failed["_id"], Value::Null);
+        assert_eq!(failed["error"]["reason"], "no \"delete\"");
+        let none = bulk_answer(&answer, &items[..1], 0);
+        let none: Value = serde_json::from_slice(&none).unwrap();
+        assert_eq!(none["errors"], false);
+    }
 }
